@@ -9,19 +9,27 @@ a ``wandb`` config section (project, group, tags, mode...), its own ``run_dir`` 
 
 from __future__ import annotations
 
+import itertools
 import sys
+import warnings
+from pathlib import Path
 from typing import Any, NoReturn
 
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_app.commands import EXTRA_COMMANDS, load_command
 from lightning_app.data import MNISTDataModule
-from lightning_app.errors import fail, user_errors
+from lightning_app.errors import UserError, fail, user_errors
 from lightning_app.model import BDRNN
 from lightning_app.tracking import LogConfigCallback, WandbSettings, make_logger, resolve_run
 from lightning_app.tracking.run import RunIdentity, record_run
+
+# Lightning 2.6 on torch 2.14 warns about its own use of a deprecated torch API on every run.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -43,10 +51,13 @@ class AppCLI(LightningCLI):
             MNISTDataModule,
             parser_class=OneLineErrorParser,
             save_config_callback=LogConfigCallback,
-            save_config_kwargs={"overwrite": True},
             args=args,
             auto_configure_optimizers=False,
         )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        check_config_files(sys.argv[1:] if args is None else args)
+        super().parse_arguments(parser, args)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(WandbSettings, "wandb")
@@ -71,9 +82,19 @@ class AppCLI(LightningCLI):
             ]
         kwargs["default_root_dir"] = str(self.run.dir)
         self.config[self.subcommand]["run_dir"] = str(self.run.dir)  # logged config says where
-        if rank_zero_only.rank == 0:
+        self.save_config_kwargs["config_filename"] = config_filename(
+            self.run.dir, str(self.subcommand)
+        )
+        if getattr(rank_zero_only, "rank", 0) == 0:  # before the Trainer exists
             record_run(self.run)
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        batch_size = self.datamodule.batch_size
+        if batch_size % trainer.world_size:  # fail before DDP launches any process
+            raise UserError(
+                f"data.batch_size={batch_size} is the global batch size and must divide evenly "
+                f"across {trainer.world_size} devices"
+            )
+        return trainer
 
     def after_fit(self) -> None:
         self._print_summary()
@@ -93,8 +114,35 @@ class AppCLI(LightningCLI):
         print(f"\nrun {self.run.id} ({epoch} epochs): {shown}")
         print(f"run dir: {self.run.dir}")
         logger = self.trainer.logger
-        if logger is not None and getattr(logger, "_experiment", None) is not None:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
             print(f"W&B run: {logger.experiment.dir}")
+
+
+def config_filename(run_dir: Path, subcommand: str) -> str:
+    """``config.yaml`` for a new fit; later commands on the same run never overwrite a config."""
+    stem = "config" if subcommand == "fit" else f"config-{subcommand}"
+    name, n = f"{stem}.yaml", 1
+    while (run_dir / name).exists():
+        n += 1
+        name = f"{stem}-{n}.yaml"
+    return name
+
+
+def check_config_files(args: list[str]) -> None:
+    """Name the file when a ``--config`` YAML is malformed (jsonargparse's message does not)."""
+    paths = [b for a, b in itertools.pairwise(args) if a in ("-c", "--config")]
+    paths += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    for path in paths:
+        try:
+            with open(path) as file:
+                yaml.safe_load(file)
+        except OSError:
+            continue  # jsonargparse reports missing files with the key's name
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            fail(f"{path}: malformed YAML{where}: {problem}")
 
 
 def main(argv: list[str] | None = None) -> None:

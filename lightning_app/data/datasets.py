@@ -71,8 +71,8 @@ def load_mnist(data_dir: str | Path) -> Arrays:
 def load_fashion_mnist(data_dir: str | Path) -> Arrays:
     """Full Fashion-MNIST; uses Debian's files offline when torchvision's raw folder is empty.
 
-    torchvision checks md5 sums of the .gz files it downloads and Debian's differ, so the files are
-    decompressed straight into ``data_dir/FashionMNIST/raw`` where torchvision reads IDX files as is.
+    torchvision checks md5 sums of the .gz files it downloads and Debian's differ, so the files
+    are decompressed straight into ``data_dir/FashionMNIST/raw``, where torchvision reads them.
     """
     from torchvision.datasets import FashionMNIST
 
@@ -99,20 +99,24 @@ def _gunzip(source: Path, target: Path) -> None:
 
 def _load_torchvision(dataset_class: type, root: Path, *, download: bool) -> Arrays:
     raw = root / dataset_class.__name__ / "raw"
+    present = all((raw / name).is_file() for name in IDX_FILES)
     splits = []
     for train in (True, False):
         try:
-            ds = dataset_class(str(root), train=train, download=download)
-        except RuntimeError as err:  # torchvision's "Dataset not found" / failed download
-            raise UserError(
-                f"{raw}: {dataset_class.__name__} IDX files not found and could not be downloaded "
-                f"({str(err).splitlines()[0]})"
-            ) from err
-        except (OSError, ValueError, AssertionError, EOFError) as err:
+            ds = dataset_class(str(root), train=train, download=download and not present)
+        except Exception as err:  # torchvision raises bare RuntimeError/AssertionError/ValueError
+            if not present:
+                raise UserError(
+                    f"{raw}: {dataset_class.__name__} IDX files not found and could not be "
+                    f"downloaded ({str(err).splitlines()[0]})"
+                ) from err
             raise UserError(f"{raw}: corrupt or unreadable IDX file ({err})") from err
         images, labels = ds.data, ds.targets
         if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
-            raise UserError(f"{raw}: IDX files hold {tuple(images.shape)} images, expected (N, 28, 28)")
+            raise UserError(
+                f"{raw}: IDX files hold {len(labels)} labels for images of shape "
+                f"{tuple(images.shape)}, expected one label per 28x28 image"
+            )
         splits += [images.to(torch.uint8), labels.to(torch.int64)]
     return splits[0], splits[1], splits[2], splits[3]
 

@@ -43,10 +43,13 @@ class MNISTDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if dataset not in LOADERS:
-            raise UserError(f"data.dataset: unknown dataset {dataset!r}; choose from {list(LOADERS)}")
-        for key, value in (("batch_size", batch_size), ("num_workers", num_workers + 1)):
-            if value < 1:
-                raise UserError(f"data.{key} must be positive, got {value}")
+            raise UserError(
+                f"data.dataset: unknown dataset {dataset!r}; choose from {list(LOADERS)}"
+            )
+        if batch_size < 1:
+            raise UserError(f"data.batch_size must be positive, got {batch_size}")
+        if num_workers < 0:
+            raise UserError(f"data.num_workers must be 0 or more, got {num_workers}")
         self.dataset = dataset
         self.data_dir = data_dir
         self.batch_size = batch_size

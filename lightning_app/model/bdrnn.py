@@ -11,6 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_app.errors import UserError
 
+Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, 28, 28), labels (N,)
 EVAL_SPLITS = ("val", "test")  # order of the loaders returned by the datamodule's val_dataloader
 
 
@@ -68,27 +69,25 @@ class BDRNN(L.LightningModule):
         outputs, _ = self.lstm(images)
         return self.head(outputs[:, -1, :])
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         images, labels = batch
         loss = self.loss(self(images), labels)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
-    def validation_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
-    ) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         split = EVAL_SPLITS[dataloader_idx]
         images, labels = batch
-        metric = self.accuracy[split]
+        metric: MulticlassAccuracy = self.accuracy[split]  # type: ignore[assignment]
         metric.update(self(images), labels)
         self.log(f"{split}/acc", metric, prog_bar=True, add_dataloader_idx=False)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         images, labels = batch
         self.final_accuracy.update(self(images), labels)
         self.log("test/acc", self.final_accuracy)
 
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).argmax(dim=-1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

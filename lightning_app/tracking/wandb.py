@@ -80,7 +80,7 @@ class LogConfigCallback(SaveConfigCallback):
         super().__init__(parser, config, **{**kwargs, "save_to_log_dir": False})
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        text = self.parser.dump(self.config, skip_none=False)
+        text = self.parser.dump(self.config, skip_unset=False)
         (Path(trainer.default_root_dir) / self.config_filename).write_text(text)
         if isinstance(trainer.logger, WandbLogger):
             trainer.logger.log_hyperparams(config_for_logging(yaml.safe_load(text)))

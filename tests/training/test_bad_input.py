@@ -1,0 +1,69 @@
+"""A user's mistake ends in one line naming the key or file, exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.training.conftest import TINY
+from tests.training.idx import write_mnist
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ")
+    for needle in needles:
+        assert needle in last, last
+
+
+@pytest.mark.parametrize(
+    ("override", "needles"),
+    [
+        ("--model.hidden_size=0", ["model.hidden_size", "positive"]),
+        ("--model.num_layers=-1", ["model.num_layers", "positive"]),
+        ("--data.dataset=cifar10", ["data.dataset", "cifar10"]),
+        ("--model.hidden_sise=64", ["hidden_sise"]),
+        ("--data.batch_size=0", ["data.batch_size", "positive"]),
+    ],
+)
+def test_bad_values_and_unknown_keys(cli, override: str, needles: list[str]) -> None:
+    assert_one_line_error(cli("fit", *TINY, override), *needles)
+
+
+def test_malformed_yaml_names_the_file(cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  hidden_size: [16\n")
+    assert_one_line_error(cli("fit", *TINY, "--config", str(bad)), "bad.yaml", "malformed YAML")
+
+
+def test_unknown_key_in_a_config_file(cli, tmp_path: Path) -> None:
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("model:\n  hiden_size: 16\n")
+    assert_one_line_error(cli("fit", *TINY, "--config", str(extra)), "hiden_size")
+
+
+def test_missing_config_file(cli) -> None:
+    assert_one_line_error(cli("fit", "--config", "nope.yaml"), "nope.yaml", "does not exist")
+
+
+def test_missing_data_files(app, tmp_path: Path) -> None:
+    result = app("fit", *TINY, "--data.dataset=mnist", f"--data.data_dir={tmp_path / 'nothing'}")
+    assert_one_line_error(result, "nothing/MNIST/raw", "not found")
+
+
+def test_corrupt_data_file(app, tmp_path: Path) -> None:
+    raw = write_mnist(tmp_path / "data")
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])  # truncated
+    result = app("fit", *TINY, "--data.dataset=mnist", f"--data.data_dir={tmp_path / 'data'}")
+    assert_one_line_error(result, "MNIST/raw", "corrupt")
+
+
+def test_existing_run_dir_is_never_overwritten(app, tmp_path: Path) -> None:
+    assert app("fit", *TINY, "--trainer.max_epochs=1", "--run_dir=mine").returncode == 0
+    before = (tmp_path / "mine" / "config.yaml").read_bytes()
+    assert_one_line_error(app("fit", *TINY, "--run_dir=mine"), "mine", "--ckpt_path last")
+    assert (tmp_path / "mine" / "config.yaml").read_bytes() == before

@@ -1,0 +1,59 @@
+"""The real command end to end: a trained, logged run, as a user gets it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.training.conftest import TINY, read_wandb, wandb_files
+
+METRICS = {"epoch", "train/loss", "val/acc", "test/acc"}
+
+
+def test_fit_logs_every_epoch_and_the_nested_config(app, tmp_path: Path) -> None:
+    result = app("fit", *TINY, "--wandb.group=noise", "--wandb.tags=[a,b]")
+    assert result.returncode == 0, result.stderr
+    assert "test/acc=" in result.stdout  # the final accuracy is printed
+
+    (file,) = wandb_files(tmp_path)
+    logged = read_wandb(file)
+    assert logged.run["run_group"] == "noise"
+    assert logged.run["tags"] == ["a", "b"]
+    assert logged.run["job_type"] == "train"
+    # Full resolved CLI config, nested; none of save_hyperparameters' flat duplicates.
+    assert logged.config["model"]["hidden_size"] == 16
+    assert logged.config["data"]["dataset"] == "mnist-5k"
+    assert logged.config["trainer"]["max_epochs"] == 2
+    assert logged.config["seed_everything"] == 0
+    assert "hidden_size" not in logged.config
+    epochs = logged.epochs()
+    assert sorted(epochs) == [0, 1]
+    for row in epochs.values():
+        assert set(row) >= METRICS
+        assert 0.0 <= row["test/acc"] <= 1.0
+
+    # Its own run directory: config.yaml, checkpoints, the W&B id; the logged run_dir points there.
+    run_dir = tmp_path / logged.config["run_dir"]
+    assert (run_dir / "wandb_id").read_text().strip() == logged.run["run_id"]
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["hidden_size"] == 16
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_two_runs_from_one_directory_do_not_collide(app, tmp_path: Path) -> None:
+    for _ in range(2):
+        result = app("fit", *TINY, "--trainer.max_epochs=1")
+        assert result.returncode == 0, result.stderr
+    run_dirs = sorted((tmp_path / "runs").iterdir())
+    assert len(run_dirs) == 2
+    assert all((d / "config.yaml").is_file() for d in run_dirs)
+    assert len(wandb_files(tmp_path)) == 2
+
+
+def test_quickstart_learns(app, tmp_path: Path) -> None:
+    """The README's quickstart numbers: far above chance on real digits."""
+    result = app("fit", "--config", str(Path(__file__).parents[2] / "configs/quickstart.yaml"))
+    assert result.returncode == 0, result.stderr
+    (file,) = wandb_files(tmp_path)
+    final = read_wandb(file).epochs()
+    assert final[max(final)]["test/acc"] > 0.85
