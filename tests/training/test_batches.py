@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lightning_app.data.batches import TensorBatches
-from lightning_app.data.datasets import load_mnist_5k
+from lightning_app.data.datasets import DEBIAN_FASHION_MNIST, load_fashion_mnist, load_mnist_5k
 from lightning_app.data.mnist import MNISTDataModule
 from tests.training.idx import write_mnist
 
@@ -87,3 +87,14 @@ def test_val_size_must_leave_training_data(tmp_path) -> None:
     data = MNISTDataModule(dataset="mnist", data_dir=str(tmp_path), val_size=100)
     with pytest.raises(UserError, match=r"data\.val_size"):
         data.setup("fit")
+
+
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
+def test_fashion_mnist_full_size_offline_from_debian(tmp_path) -> None:
+    train_x, train_y, test_x, test_y = load_fashion_mnist(tmp_path)
+    assert train_x.shape == (60000, 28, 28) and test_x.shape == (10000, 28, 28)
+    assert torch.bincount(train_y).tolist() == [6000] * 10
+    assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert not list((tmp_path / "FashionMNIST" / "raw").glob("*.partial"))
