@@ -115,7 +115,7 @@ class AppCLI(LightningCLI):
         print(f"run dir: {self.run.dir}")
         logger = self.trainer.logger
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            print(f"W&B run: {logger.experiment.dir}")
+            print(f"W&B run: {Path(logger.experiment.dir).parent}")
 
 
 def config_filename(run_dir: Path, subcommand: str) -> str:
