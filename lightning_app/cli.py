@@ -1,10 +1,10 @@
-"""``python -m lightning_app``: LightningCLI's fit/validate/test/predict plus our own commands.
+"""LightningCLI for ``python -m lightning_app fit|validate|test|predict``.
 
 ``fit`` and friends are LightningCLI's, unchanged for users (``--config`` stacking,
 ``--print_config``, ``--model.hidden_size=64``), with three additions every run gets:
 a ``wandb`` config section (project, group, tags, mode...), its own ``run_dir`` with
 ``config.yaml`` and checkpoints, and the full resolved config as the W&B run config.
-``sweep``, ``analyze`` and ``export`` are dispatched to their modules (see ``commands.py``).
+``python -m lightning_app`` reaches this module through ``commands.main``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from lightning_app.commands import EXTRA_COMMANDS, load_command
 from lightning_app.data import MNISTDataModule
-from lightning_app.errors import UserError, fail, user_errors
+from lightning_app.errors import UserError, fail
 from lightning_app.model import BDRNN
 from lightning_app.tracking import LogConfigCallback, WandbSettings, make_logger, resolve_run
 from lightning_app.tracking.run import RunIdentity, record_run
@@ -45,13 +44,14 @@ class AppCLI(LightningCLI):
 
     run: RunIdentity
 
-    def __init__(self, args: list[str] | None = None) -> None:
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
         super().__init__(
             BDRNN,
             MNISTDataModule,
             parser_class=OneLineErrorParser,
             save_config_callback=LogConfigCallback,
             args=args,
+            run=run,
             auto_configure_optimizers=False,
         )
 
@@ -70,21 +70,22 @@ class AppCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        config = self.config_init[self.subcommand]
+        # With run=False (Python use) there is no subcommand level in the config.
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        command = str(self.subcommand or "fit")
         self.run = resolve_run(config["run_dir"], resuming=config.get("ckpt_path") is not None)
         if config["trainer"].get("logger") in (None, True):
-            kwargs["logger"] = make_logger(config["wandb"], self.run)
+            kwargs["logger"] = make_logger(config["wandb"], self.run, command)
         callbacks = list(config["trainer"].get("callbacks") or [])
-        if self.subcommand == "fit" and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        if command == "fit" and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             kwargs["callbacks"] = [
                 *callbacks,
                 ModelCheckpoint(dirpath=self.run.checkpoint_dir, save_last=True),
             ]
         kwargs["default_root_dir"] = str(self.run.dir)
-        self.config[self.subcommand]["run_dir"] = str(self.run.dir)  # logged config says where
-        self.save_config_kwargs["config_filename"] = config_filename(
-            self.run.dir, str(self.subcommand)
-        )
+        raw = self.config[self.subcommand] if self.subcommand else self.config
+        raw["run_dir"] = str(self.run.dir)  # the logged config says where the run lives
+        self.save_config_kwargs["config_filename"] = config_filename(self.run.dir, command)
         if getattr(rank_zero_only, "rank", 0) == 0:  # before the Trainer exists
             record_run(self.run)
         trainer = super().instantiate_trainer(**kwargs)
@@ -143,13 +144,3 @@ def check_config_files(args: list[str]) -> None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
             fail(f"{path}: malformed YAML{where}: {problem}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m lightning_app``."""
-    args = sys.argv[1:] if argv is None else argv
-    with user_errors():
-        if args and args[0] in EXTRA_COMMANDS:
-            load_command(args[0])(args[1:])
-            return
-        AppCLI(args=argv)  # None: LightningCLI reads sys.argv itself, as DDP's relaunch expects

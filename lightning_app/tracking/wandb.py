@@ -25,7 +25,7 @@ class WandbSettings:
         project: W&B project.
         entity: W&B entity (user or team); default: the account's default.
         group: run group; sweeps set it to the sweep's name (``noise``, ``signal``).
-        job_type: W&B job type.
+        job_type: W&B job type; default: ``train`` for ``fit``, else the command's name.
         tags: W&B tags.
         name: display name; default: W&B's choice.
         mode: ``offline``, ``online`` or ``disabled``; default: ``$WANDB_MODE``, else ``online``
@@ -36,7 +36,7 @@ class WandbSettings:
     project: str = "lightning_app"
     entity: str | None = None
     group: str | None = None
-    job_type: str = "train"
+    job_type: str | None = None
     tags: list[str] = field(default_factory=list)
     name: str | None = None
     mode: WandbMode | None = None
@@ -50,7 +50,7 @@ class WandbSettings:
         return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
-def make_logger(settings: WandbSettings, run: RunIdentity) -> WandbLogger:
+def make_logger(settings: WandbSettings, run: RunIdentity, subcommand: str) -> WandbLogger:
     """A WandbLogger for this run; only global rank 0 ever creates the W&B run."""
     mode = settings.resolved_mode()
     Path(settings.dir).mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def make_logger(settings: WandbSettings, run: RunIdentity) -> WandbLogger:
         project=settings.project,
         entity=settings.entity,
         group=settings.group,
-        job_type=settings.job_type,
+        job_type=settings.job_type or ("train" if subcommand == "fit" else subcommand),
         tags=list(settings.tags),
         name=settings.name,
         save_dir=settings.dir,

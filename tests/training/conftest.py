@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from lightning_app.cli import main
+from lightning_app.commands import main
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
