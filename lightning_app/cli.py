@@ -10,6 +10,7 @@ a ``wandb`` config section (project, group, tags, mode...), its own ``run_dir`` 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -31,6 +32,21 @@ from lightning_app.tracking.run import RunIdentity, record_run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
+
+
+def skip_per_step_nvml_probe() -> None:
+    """On a machine without CUDA devices, stop torch probing NVML at every optimizer step.
+
+    Importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (a fork-safe CUDA check); with
+    it, Adam's per-step capture check dlopens NVML each time, ~1 ms per step on a CPU machine with
+    a CUDA build of torch (see BENCHMARKS.md). With no device there is nothing to poison.
+    """
+    import torch
+
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
+        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+
+
 class OneLineErrorParser(LightningArgumentParser):
     """A user's config mistake is one line naming the key or file, not usage plus a traceback."""
 
@@ -45,6 +61,7 @@ class AppCLI(LightningCLI):
     run: RunIdentity
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        skip_per_step_nvml_probe()
         super().__init__(
             BDRNN,
             MNISTDataModule,

@@ -93,7 +93,7 @@ def test_val_size_must_leave_training_data(tmp_path) -> None:
     not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
 )
 def test_fashion_mnist_full_size_offline_from_debian(tmp_path) -> None:
-    train_x, train_y, test_x, test_y = load_fashion_mnist(tmp_path)
+    train_x, train_y, test_x, _ = load_fashion_mnist(tmp_path)
     assert train_x.shape == (60000, 28, 28) and test_x.shape == (10000, 28, 28)
     assert torch.bincount(train_y).tolist() == [6000] * 10
     assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()

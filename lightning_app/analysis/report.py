@@ -1,0 +1,174 @@
+"""report.json and report.md (with PNG figures) assembled from the analyses' outcomes.
+
+report.json's top level is the contract in DESIGN.md: ``metric``, ``noise`` and ``signal``
+(``{"group", "runs"}``), ``skipped_runs`` (``[{"id", "reason"}]``) and ``analyses`` (one key per
+analysis; a failed one holds ``{"error": ...}``). report.md is plain GitHub markdown: findings as
+bullets, tables as pipe tables, figures as PNG links next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning_app.analysis.context import AnalysisContext
+from lightning_app.analysis.formatting import numeric_columns, table_cells
+from lightning_app.analysis.plots import DPI
+from lightning_app.analysis.runner import Outcome
+from lightning_app.runs.runset import RunWarning, SkippedRun
+
+
+@dataclass(frozen=True)
+class Report:
+    """One analyze run: the context, each analysis's outcome and the runs left out."""
+
+    context: AnalysisContext
+    outcomes: Sequence[Outcome]
+    skipped: Sequence[SkippedRun]
+    source: str = ""
+    warnings: Sequence[RunWarning] = ()
+    """What the source noticed in runs it kept (truncated files, NaN values)."""
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def figure_file(self, outcome: Outcome, figure_name: str) -> str:
+        return f"{outcome.name}-{figure_name}.png"
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.context
+        analyses: dict[str, Any] = {}
+        for o in self.outcomes:
+            analyses[o.name] = o.summary if o.ok else {"error": o.error}
+        return {
+            "metric": c.metric,
+            "epoch": c.epoch,
+            "epochs": [int(e) for e in c.epochs],
+            "noise": {"group": c.noise_group, "runs": len(c.noise_ids)},
+            "signal": {"group": c.signal_group, "runs": len(c.signal_ids)},
+            "source": self.source,
+            "params": {
+                p.name: {
+                    "values": [_plain(v) for v in p.values],
+                    "runs_per_value": [int(s) for s in p.sizes],
+                }
+                for p in c.params.values()
+            },
+            "permutations": c.permutations,
+            "seed": c.seed,
+            "notes": list(c.notes),
+            "skipped_runs": [{"id": s.id, "reason": s.reason} for s in self.skipped],
+            "run_warnings": [{"id": w.id, "message": w.message} for w in self.warnings],
+            "analyses": analyses,
+            "runs": {
+                o.name: {
+                    "package": o.package,
+                    "options": o.options,
+                    "seconds": round(o.seconds, 3),
+                    "ok": o.ok,
+                }
+                for o in self.outcomes
+            },
+        }
+
+
+def write_report(report: Report, out: Path) -> list[Path]:
+    """Write report.json, report.md and every figure as PNG into ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for o in report.outcomes:
+        if o.result is None:
+            continue
+        for fig in o.result.figures:
+            path = out / report.figure_file(o, fig.name)
+            fig.figure.savefig(path, dpi=DPI)
+            written.append(path)
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+    md_path = out / "report.md"
+    md_path.write_text(render_markdown(report))
+    return [md_path, json_path, *written]
+
+
+def render_markdown(report: Report) -> str:
+    """report.md: a header on the data, then one section per analysis."""
+    c = report.context
+    lines = [
+        f"# Signal vs noise: `{c.metric}`",
+        "",
+        f"- **Noise**: group `{c.noise_group}`, {len(c.noise_ids)} runs (seed varies)",
+        f"- **Signal**: group `{c.signal_group}`, {len(c.signal_ids)} runs",
+        f"- **Epoch analysed**: {c.epoch} (of epochs {int(c.epochs[0])}-{int(c.epochs[-1])})",
+        "- **Parameters**: " + ", ".join(f"`{p.name}` ({p.k} values)" for p in c.params.values()),
+        f"- **Permutations**: {c.permutations}, seed {c.seed}"
+        + (f"; source `{report.source}`" if report.source else ""),
+        "",
+        "Numbers in full precision are in [report.json](report.json).",
+        "",
+    ]
+    if c.notes:
+        lines += ["## Notes on the data", ""] + [f"- {n}" for n in c.notes] + [""]
+    for o in report.outcomes:
+        lines += [f"## {o.name}", "", f"*{_escape(o.description)}*", ""]
+        if o.result is None:
+            lines += [f"> **Failed**: {_escape(o.error or '')}", ""]
+            continue
+        lines += [f"- {_escape(f)}" for f in o.result.findings]
+        if o.result.findings:
+            lines.append("")
+        for note in o.result.notes:
+            lines += [f"> Note: {_escape(note)}", ""]
+        for table in o.result.tables:
+            lines += [
+                f"**{_escape(table.title)}**",
+                "",
+                *_markdown_table(table.frame, table.formats),
+                "",
+            ]
+        for fig in o.result.figures:
+            lines += [
+                f"![{_escape(fig.caption)}]({report.figure_file(o, fig.name)})",
+                "",
+                f"*{_escape(fig.caption)}*",
+                "",
+            ]
+    if report.failed:
+        lines += ["## Failed analyses", ""]
+        lines += [f"- `{o.name}` ({o.package}): {_escape(o.error or '')}" for o in report.failed]
+        lines.append("")
+    if report.warnings:
+        lines += ["## Warnings from reading the runs", ""]
+        lines += [f"- `{w.id or 'source'}`: {_escape(w.message)}" for w in report.warnings]
+        lines.append("")
+    if report.skipped:
+        lines += ["## Skipped runs", "", "| run | reason |", "| --- | --- |"]
+        lines += [f"| `{s.id}` | {_escape(s.reason)} |" for s in report.skipped]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _markdown_table(frame: Any, formats: dict[str, str]) -> list[str]:
+    columns, rows = table_cells(frame, formats)
+    numeric = numeric_columns(frame)
+    out = [
+        "| " + " | ".join(_escape(c) for c in columns) + " |",
+        "| " + " | ".join("---:" if n else "---" for n in numeric) + " |",
+    ]
+    out += ["| " + " | ".join(_escape(cell) for cell in row) + " |" for row in rows]
+    return out
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -1,0 +1,86 @@
+"""``analyze --wandb``: the report becomes an offline W&B run of job type ``analysis``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analyses.signal_effects import SignalEffects
+from lightning_app.analysis import Selection
+from lightning_app.analysis.command import Prepared, analyze
+from lightning_app.analysis.report import write_report
+from lightning_app.analysis.wandb_log import log_report, resolved_mode, summary_scalars
+from lightning_app.runs.runset import RunSet
+
+
+def _records(path: Path) -> list[Any]:
+    """The protobuf records of a .wandb file, read with the project's own log reader."""
+    from wandb.proto import wandb_internal_pb2
+
+    from lightning_app.runs.wandb_log import LogProblems, iter_payloads
+
+    records = []
+    for payload in iter_payloads(path.read_bytes(), LogProblems()):
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
+        record.ParseFromString(payload)
+        records.append(record)
+    return records
+
+
+def test_report_is_logged_as_an_offline_analysis_run(
+    planted: RunSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    prepared = Prepared(analyses=[(SignalEffects(), "built-in", {})], order=["signal-effects"])
+    report = analyze(planted, Selection("noise", "signal", permutations=99), prepared)
+    files = write_report(report, tmp_path / "report")
+    run_id = log_report(report, files, project="lightning_app", mode="offline", directory=tmp_path)
+    run_files = list((tmp_path / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    assert len(run_files) == 1
+    # wandb's service may still be flushing the file when finish() returns under load.
+    deadline = time.monotonic() + 30
+    records = _records(run_files[0])
+    while not any(r.WhichOneof("record_type") == "exit" for r in records):
+        assert time.monotonic() < deadline, "the run file never got its exit record"
+        time.sleep(0.2)
+        records = _records(run_files[0])
+    runs = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    assert runs and runs[0].job_type == "analysis" and runs[0].run_group == "analysis"
+    summary_keys = {
+        item.key or "/".join(item.nested_key)
+        for r in records
+        if r.WhichOneof("record_type") == "summary"
+        for item in r.summary.update
+    }
+    assert "signal-effects/params/model.hidden_size/ratio" in summary_keys
+    media = run_files[0].parent / "files" / "media"
+    assert list((media / "images").rglob("*.png"))
+    assert list((media / "table").rglob("*.table.json"))
+
+
+def test_summary_scalars_flatten_dicts_and_skip_lists() -> None:
+    data = {
+        "noise": {"runs": 3},
+        "signal": {"runs": 4},
+        "analyses": {"a": {"x": 1.5, "per_epoch": [1, 2], "params": {"p": {"v": "signal"}}}},
+    }
+    assert summary_scalars(data) == {
+        "noise/runs": 3,
+        "signal/runs": 4,
+        "a/x": 1.5,
+        "a/params/p/v": "signal",
+    }
+
+
+def test_mode_follows_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert resolved_mode(None) == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert resolved_mode(None) == "online"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert resolved_mode(None) == "offline"
+    assert resolved_mode("online") == "online"

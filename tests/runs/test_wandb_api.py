@@ -1,0 +1,219 @@
+"""``wandb://entity/project`` through the W&B public API.
+
+The W&B cloud cannot be reached from here: these tests run against ``FakeApi``
+(``tests/runs/fake_wandb_api.py``), which serves recorded run objects with wandb 0.31's paging,
+laziness and error types, and counts every request.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lightning_app.errors import UserError
+from lightning_app.runs import load_runs
+from lightning_app.runs.filters import RunFilter
+from lightning_app.runs.retry import RetryPolicy, http_status, is_transient
+from lightning_app.runs.wandb_api import server_filters
+
+from .fake_wandb_api import FakeApi, http_error
+
+SOURCE = "wandb://ada/signal-noise"
+ENDED = ["n0a1b2c3", "n1d4e5f6", "n2g7h8i9", "s0j1k2l3"]
+
+
+class Sleeps(list):
+    """A RetryPolicy sleep that records instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def read(tmp_path, sleeps):
+    def read(api, **kwargs):
+        kwargs.setdefault("cache_dir", tmp_path / "cache")
+        kwargs.setdefault("retry", RetryPolicy(attempts=4, base_delay_s=1.0, sleep=sleeps))
+        return load_runs(SOURCE, api=api, progress=False, **kwargs)
+
+    return read
+
+
+def test_reads_runs_histories_and_configs(read):
+    api = FakeApi()
+    runs = read(api)
+    assert runs.ids == [*ENDED, "r0m4n5o6"]
+    meta = runs.meta
+    assert meta.loc["n0a1b2c3", "name"] == "noise-n0-0"
+    assert meta.loc["s0j1k2l3", "sweep_id"] == "sw123abc"
+    assert meta.loc["s0j1k2l3", "state"] == "crashed"  # W&B "killed"
+    assert meta.loc["r0m4n5o6", "state"] == "running"
+    assert meta.loc["s0j1k2l3", "tags"] == ("gpu", "signal", "grid")
+    assert runs.run("n1d4e5f6").config == {
+        "seed_everything": 1,
+        "model.hidden_size": 128,
+        "model.num_layers": 2,
+        "model.learning_rate": 0.001,
+        "data.batch_size": 100,
+        "trainer.max_epochs": 3,
+    }
+    hist = runs.run("n0a1b2c3").history
+    assert list(hist.index) == [0, 1, 2]
+    assert hist.loc[2, "test/acc"] == pytest.approx(0.97 + 0.04)
+    assert hist.loc[1, "train/loss"] == pytest.approx(0.5 + 0.097)
+
+
+def test_media_and_text_nan_rows(read):
+    runs = read(FakeApi())
+    hist = runs.history.loc["n2g7h8i9"]
+    assert "media/confusion" not in runs.metrics()
+    assert math.isnan(hist.loc[2, "val/loss"])  # logged as the text "NaN"
+    assert any(
+        w.id == "n2g7h8i9" and w.message == "val/loss has 1 NaN/inf values (kept as logged)"
+        for w in runs.warnings
+    )
+
+
+def test_configs_come_with_the_listing_pages_not_per_run(read):
+    api = FakeApi()
+    read(api, per_page=2)
+    assert api.calls["runs_page"] == 3  # 5 runs, 2 per page
+    assert api.calls["run_load"] == 0  # lazy=False: no request per run for its config
+    assert api.calls["scan_history"] == 5
+
+
+def test_filters_go_to_the_server_and_are_checked_again(read):
+    api = FakeApi()
+    runs = read(api, group="noise", state=["finished", "crashed"], tags="gpu")
+    assert api.filters_seen == [
+        {
+            "$and": [
+                {"group": {"$in": ["noise"]}},
+                {"tags": {"$in": ["gpu"]}},
+                {"state": {"$in": ["crashed", "finished", "killed", "preempted"]}},
+            ]
+        }
+    ]
+    assert runs.ids == ["n0a1b2c3", "n1d4e5f6", "n2g7h8i9"]
+    lax = FakeApi(obey_filters=False)  # a server that ignores the filter
+    assert read(lax, group="noise", state="finished").ids == runs.ids
+    assert read(FakeApi(), sweep="sw123abc").ids == ["s0j1k2l3"]
+
+
+def test_rate_limits_and_server_errors_are_retried_with_backoff(read, sleeps):
+    api = FakeApi()
+    api.fail("runs_page", http_error(429, retry_after=7))
+    api.fail("runs_page", http_error(503))
+    api.fail("scan:n1d4e5f6", http_error(500))  # before any row
+    api.fail("scan:n2g7h8i9", http_error(502), after_rows=4)  # mid-scan
+    runs = read(api)
+    clean = read(FakeApi(), cache=False)
+    assert runs.ids == clean.ids and not runs.skipped
+    np.testing.assert_array_equal(
+        runs.metric_matrix("test/acc").values, clean.metric_matrix("test/acc").values
+    )
+    assert sleeps[0] == 7.0  # the server's Retry-After
+    assert 0 <= sleeps[1] <= 2.0  # then jittered exponential backoff
+    assert len(sleeps) == 4
+    assert api.calls["scan_min_step_4"] == 1  # the interrupted scan resumed after its last row
+
+
+def test_errors_that_retrying_cannot_fix(read, sleeps):
+    api = FakeApi()
+    api.fail("scan:n1d4e5f6", http_error(404))
+    runs = read(api)
+    assert "n1d4e5f6" not in runs.ids and len(runs) == 4
+    (skip,) = runs.skipped
+    assert skip.reason == "W&B API error: HTTP 404 (Not Found)"
+    assert sleeps == []
+
+    denied = FakeApi()
+    denied.fail("runs_page", http_error(401))
+    with pytest.raises(UserError, match=r"wandb://ada/signal-noise: listing runs failed: HTTP 401"):
+        read(denied)
+
+
+def test_gives_up_after_the_last_attempt(read, sleeps):
+    api = FakeApi()
+    for _ in range(4):
+        api.fail("scan:s0j1k2l3", http_error(503))
+    runs = read(api)
+    assert [s.id for s in runs.skipped] == ["s0j1k2l3"]
+    assert "HTTP 503" in runs.skipped[0].reason
+    assert len(sleeps) == 3  # 4 attempts, 3 waits
+
+
+def test_second_read_of_ended_runs_makes_no_history_or_config_calls(read):
+    first = FakeApi()
+    runs = read(first)
+    assert first.calls["scan_history"] == 5
+    again = FakeApi()
+    cached = read(again)
+    assert again.calls["scan_history"] == 1  # only the running run is fetched again
+    assert again.calls["run_load"] == 0
+    assert again.calls["runs_page"] == 1  # the listing, to see new or changed runs
+    assert cached.ids == runs.ids
+    np.testing.assert_array_equal(
+        cached.metric_matrix("val/acc").values, runs.metric_matrix("val/acc").values
+    )
+    assert cached.run("n1d4e5f6").config == runs.run("n1d4e5f6").config
+
+
+def test_cache_only_makes_no_api_calls_at_all(read):
+    read(FakeApi())
+
+    class NoNetwork:
+        def __getattr__(self, name):
+            raise AssertionError(f"cache_only must not touch the API ({name})")
+
+    offline = read(NoNetwork(), cache_only=True, group="noise")
+    assert offline.ids == ["n0a1b2c3", "n1d4e5f6", "n2g7h8i9"]  # live runs are never cached
+
+
+def test_cache_only_with_nothing_cached_is_a_user_error(read):
+    with pytest.raises(UserError, match="nothing cached for this project"):
+        read(None, cache_only=True)
+
+
+def test_a_changed_run_is_fetched_again(read):
+    read(FakeApi())
+    changed = FakeApi()
+    changed.recorded["runs"][0]["attrs"]["heartbeatAt"] = "2026-02-01T00:00:00Z"  # resumed
+    changed.recorded["runs"][0]["history"][0]["train/loss"] = 9.0
+    runs = read(changed)
+    assert changed.calls["scan_history"] == 2  # the changed run and the running one
+    assert runs.run("n0a1b2c3").history.loc[0, "train/loss"] == 9.0
+
+
+def test_damaged_cache_entries_are_refetched(read, tmp_path):
+    read(FakeApi())
+    for entry in (tmp_path / "cache").rglob("*.json"):
+        entry.write_text("{not json")
+    api = FakeApi()
+    assert len(read(api)) == 5
+    assert api.calls["scan_history"] == 5
+
+
+def test_bad_wandb_urls(read):
+    for bad in ("wandb://ada", "wandb://ada/p/extra", "wandb:///p"):
+        with pytest.raises(UserError, match="expected wandb://ENTITY/PROJECT"):
+            load_runs(bad, api=FakeApi(), progress=False)
+
+
+def test_transient_error_classification():
+    assert is_transient(http_error(429)) and is_transient(http_error(500))
+    assert not is_transient(http_error(404)) and not is_transient(ValueError("bad filter"))
+    assert is_transient(ConnectionResetError())
+    assert http_status(http_error(503)) == 503
+
+
+def test_server_filter_shape():
+    assert server_filters(RunFilter.build()) == {}
+    assert server_filters(RunFilter.build(sweep="abc")) == {"$and": [{"sweep": {"$in": ["abc"]}}]}
