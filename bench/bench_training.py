@@ -92,7 +92,12 @@ class PlainBDRNN(nn.Module):
 
 
 def plain_rate(data: MNISTDataModule, hidden: int, batches: int) -> float:
-    """Samples/s of a plain loop over the same batches in the same order."""
+    """Samples/s of a plain loop over the same batches in the same order.
+
+    Runs after the first Lightning run, which (like ``python -m lightning_app`` on a machine
+    without CUDA devices) has cleared ``PYTORCH_NVML_BASED_CUDA_CHECK``, so neither side pays
+    torch's per-step NVML probe; the study's script never imported Lightning and never paid it.
+    """
     torch.manual_seed(0)
     model = PlainBDRNN(hidden, 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.003)
@@ -113,7 +118,7 @@ def plain_rate(data: MNISTDataModule, hidden: int, batches: int) -> float:
 
 
 def data_path(workdir: Path, dataset: str) -> dict[str, float]:
-    """Seconds per epoch of batches (batch 100): our loader vs torchvision + ToTensor + DataLoader."""
+    """Seconds per epoch of batches (batch 100): ours vs torchvision + ToTensor + DataLoader."""
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
@@ -173,8 +178,10 @@ def main() -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
     dataset = "fashion-mnist" if DEBIAN_FASHION_MNIST.is_dir() else "mnist-5k"
     workdir = Path(tempfile.mkdtemp(prefix="bench-training-"))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; data: {dataset}")  # fmt: skip
+    cpu = platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads")
+    print(f"data: {dataset}")
 
     data = MNISTDataModule(dataset=dataset, data_dir=str(workdir / "data"), batch_size=100)
     data.setup("fit")

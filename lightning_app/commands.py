@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from lightning_app.errors import user_errors
 
@@ -46,13 +47,23 @@ def usage() -> str:
     )
 
 
+@contextmanager
+def interrupted_quietly() -> Iterator[None]:
+    """Ctrl-C ends the command with one line and exit status 130 (128 + SIGINT), no traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m lightning_app``."""
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if args else 2)
-    with user_errors():
+    with user_errors(), interrupted_quietly():
         if args and args[0] in EXTRA_COMMANDS:
             load_command(args[0])(args[1:])
             return

@@ -46,7 +46,9 @@ def resolve_run(run_dir: str | None, *, resuming: bool) -> RunIdentity:
     else:
         from wandb.sdk.lib.runid import generate_id
 
-        run_id = generate_id()
+        # Under `wandb agent`, W&B names the run itself (WANDB_RUN_ID) and ignores any id we pass.
+        agent_id = os.environ.get("WANDB_RUN_ID") if os.environ.get("WANDB_SWEEP_ID") else None
+        run_id = agent_id or generate_id()
         identity = RunIdentity(run_id, Path(run_dir) if run_dir else DEFAULT_ROOT / run_id, False)
     os.environ[RUN_ID_ENV] = identity.id
     os.environ[RUN_DIR_ENV] = str(identity.dir)

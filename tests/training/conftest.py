@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-from lightning_app.commands import main
-
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
 # A very small run: tiny model, few batches, the whole (1,000 image) test split every epoch.
@@ -68,30 +66,10 @@ def app(tmp_path: Path) -> Callable[..., Result]:
     return call
 
 
-class InProcess:
-    """Mistakes caught while parsing run the real CLI in-process: same code, no 8 s start-up."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-        self.returncode = 0
-        self.stdout = ""
-        self.stderr = ""
-
-    def __call__(self, *args: str) -> InProcess:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(args))
-        self.returncode = int(exit_info.value.code or 0)
-        captured = self.capsys.readouterr()
-        self.stdout, self.stderr = captured.out, captured.err
-        return self
-
-
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setattr(sys, "argv", ["lightning_app"])  # as if run with no pytest arguments
-    return InProcess(capsys)
+def cli(in_process):
+    """The training CLI in-process (see tests/conftest.py)."""
+    return in_process()
 
 
 @dataclass

@@ -1,0 +1,128 @@
+"""Sweep parallelism: the same small sweep with ``--workers 1`` and ``--workers 2``, side by side.
+
+    python bench/bench_sweep.py            # 8 runs of a small model, results as a Markdown table
+    python bench/bench_sweep.py --runs 12 --hidden 16 --batches 40 --repeat 3
+
+Each side is the real command, ``python -m lightning_app sweep FILE --workers N``, in a fresh
+folder (offline W&B). ``--workers 1`` gives its one run every core; ``--workers 2`` splits the
+cores between two runs. Two times are reported: the whole command (``total``: includes checking
+every run with the training CLI once, about 10 s) and the runs themselves (``runs``: first start
+to last exit, from the sweep's ``state.json``). The goal is ``runs`` ratio >= 1.7 on 2 cores.
+With ``--repeat N`` the two sides alternate N times and the best time of each is kept (the
+machine may be shared; every measurement is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sweep_file(folder: Path, runs: int, hidden: int, batches: int, epochs: int) -> Path:
+    data = {
+        "name": "bench",
+        "method": "grid",
+        "parameters": {"seed_everything": {"values": list(range(runs))}},
+        "command": [
+            "${env}",
+            "${interpreter}",
+            "-m",
+            "lightning_app",
+            "fit",
+            "--config",
+            str(REPO / "configs" / "quickstart.yaml"),
+            "--wandb.group=bench",
+            f"--model.hidden_size={hidden}",
+            f"--trainer.max_epochs={epochs}",
+            f"--trainer.limit_train_batches={batches}",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+            "${args}",
+        ],
+    }
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run(path: Path, workers: int, folder: Path) -> dict[str, float]:
+    """Run the sweep; return the command's wall time and the span of its runs."""
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightning_app",
+            "sweep",
+            str(path),
+            "--workers",
+            str(workers),
+            "--dir",
+            str(folder),
+        ],
+        cwd=path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    total = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"sweep with --workers {workers} failed:\n{proc.stdout}\n{proc.stderr}")
+    attempts = [a for r in json.loads((folder / "state.json").read_text())["runs"].values()
+                for a in r["attempts"]]  # fmt: skip
+    span = max(a["ended"] for a in attempts) - min(a["started"] for a in attempts)
+    per_run = sum(a["ended"] - a["started"] for a in attempts) / len(attempts)
+    return {"total": total, "runs": span, "per_run": per_run, "count": len(attempts)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=8, help="Runs in the sweep (seeds).")
+    parser.add_argument("--hidden", type=int, default=16, help="model.hidden_size.")
+    parser.add_argument(
+        "--batches", type=int, default=70, help="trainer.limit_train_batches (70: all of mnist-5k)."
+    )
+    parser.add_argument("--epochs", type=int, default=2, help="trainer.max_epochs.")
+    parser.add_argument("--repeat", type=int, default=1, help="Alternate runs; keep the best.")
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
+        path = sweep_file(Path(tmp), args.runs, args.hidden, args.batches, args.epochs)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        trials: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+        for i in range(args.repeat):
+            for w in (1, 2):
+                trials[w].append(run(path, w, Path(tmp) / f"workers{w}-{i}"))
+                print(f"workers {w}, try {i + 1}: runs {trials[w][-1]['runs']:.1f} s", flush=True)
+        results = {w: min(t, key=lambda r: r["runs"]) for w, t in trials.items()}
+        load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    one, two = results[1], results[2]
+    print(f"machine: {platform.machine()}, {cores} cores, {platform.python_version()}, "
+          f"load average {load:.1f} before / {load_after:.1f} after")  # fmt: skip
+    print(f"sweep: {args.runs} runs, hidden {args.hidden}, {args.epochs} epoch(s) x "
+          f"{args.batches} batches of mnist-5k\n")  # fmt: skip
+    print("| workers | threads/run | total (s) | runs (s) | mean run (s) |")
+    print("|---|---|---|---|---|")
+    for workers, res in results.items():
+        threads = max(1, (cores or 1) // workers)
+        print(f"| {workers} | {threads} | {res['total']:.1f} | {res['runs']:.1f} | "
+              f"{res['per_run']:.1f} |")  # fmt: skip
+    print(f"\nratio workers 2 / workers 1: runs {one['runs'] / two['runs']:.2f}x, "
+          f"total {one['total'] / two['total']:.2f}x (goal: runs >= 1.7x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

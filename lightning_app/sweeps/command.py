@@ -1,0 +1,255 @@
+"""``python -m lightning_app sweep FILE``: run a W&B sweep file on this machine."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from argparse import RawDescriptionHelpFormatter
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
+from rich.console import Console
+
+from lightning_app.errors import UserError
+from lightning_app.sweeps.commandline import check_command, local_command
+from lightning_app.sweeps.layout import SweepFolder
+from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
+from lightning_app.sweeps.progress import SweepProgress
+from lightning_app.sweeps.runner import (
+    RunnerOptions,
+    SweepRunner,
+    available_cores,
+    format_duration,
+    run_environment,
+    threads_per_run,
+)
+from lightning_app.sweeps.spec import SweepSpec, load_sweep
+from lightning_app.sweeps.state import StateStore, sweep_lock
+from lightning_app.sweeps.validate import validate_runs
+
+DESCRIPTION = f"""\
+Run a sweep written in W&B's sweep format (method grid or random, parameters, command) on this
+machine: each run is the sweep's command (python -m lightning_app fit --config ... ${{args}}) in
+its own process, folder (SWEEP_DIR/<run>/: run.log, config.yaml, checkpoints, W&B files) and W&B
+group (the sweep's name), offline unless WANDB_MODE or --wandb-mode says otherwise.
+
+  python -m lightning_app sweep configs/sweeps/cpu/noise.yaml --workers 2
+  python -m lightning_app sweep configs/sweeps/cpu/signal.yaml --workers 2 --retry 1
+  python -m lightning_app analyze --source sweeps/ --noise noise --signal signal --out report/
+
+Every parameter value is parsed by the training CLI before any run starts. Run states are kept
+in SWEEP_DIR/state.json: stop the runner (Ctrl-C, or even kill -9) and run the same command again
+to finish the sweep; runs that were cut short start again from scratch (their files are moved to
+SWEEP_DIR/attempts/), finished runs never run twice, failed runs are tried again. A folder holds
+one sweep file: another file, or other --count/--seed, needs another --dir. More than
+{LARGE_SWEEP:,} runs start only with --yes.
+
+The same file works with W&B's server on many machines: `wandb sweep FILE`, then
+`wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine. Exit status: 0 when every run is done,
+1 if a run failed after its retries, 2 for a mistake in the input, 130 when stopped.
+"""
+
+
+class _HelpFormatter(DefaultHelpFormatter, RawDescriptionHelpFormatter):
+    """jsonargparse's help with the description's line breaks kept."""
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="python -m lightning_app sweep",
+        description=DESCRIPTION,
+        default_env=False,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
+    parser.add_argument("sweep_file", type=str, help="The W&B sweep YAML file.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Runs at a time; the CPU cores are split between them.",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int | None,
+        default=None,
+        help="CPU threads per run (default: available cores // workers, at least 1).",
+    )
+    parser.add_argument(
+        "--retry", type=int, default=0, help="Times a failed run is tried again (K)."
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="Check the sweep and print each run's command."
+    )
+    parser.add_argument("--yes", action="store_true", help=f"Allow more than {LARGE_SWEEP:,} runs.")
+    parser.add_argument(
+        "--dir", type=str | None, default=None, help="Sweep folder (default: sweeps/<name>)."
+    )
+    parser.add_argument(
+        "--count",
+        type=int | None,
+        default=None,
+        help="Run at most this many runs (random sweeps: the number of draws, default run_cap).",
+    )
+    parser.add_argument(
+        "--seed", type=int | None, default=None, help="Seed of a random sweep's draws (default 0)."
+    )
+    parser.add_argument(
+        "--wandb-mode",
+        type=Literal["offline", "online", "disabled"] | None,
+        default=None,
+        help="W&B mode of the runs (default: $WANDB_MODE, else offline); a mode set in the "
+        "runs' config file wins.",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of ``python -m lightning_app sweep``."""
+    args = build_parser().parse_args(argv)
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    if args.retry < 0:
+        raise UserError(f"--retry must be 0 or more, got {args.retry}")
+    spec = load_sweep(args.sweep_file)
+    template = check_command(spec)
+    folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
+    options = _plan_options(spec, args.count, args.seed)
+    if folder.exists():
+        stored = folder.check_compatible(spec, options)
+        options = {name: stored.get(name) for name in options}
+        runs = [PlannedRun(i, r["key"], r["params"]) for i, r in enumerate(stored["runs"])]
+    else:
+        runs = plan_runs(
+            spec, count=options.get("count"), seed=options.get("seed") or 0, yes=args.yes
+        )
+
+    def runner_args(run: PlannedRun) -> list[str]:
+        run_dir = folder.run_dir(run.key)
+        return [f"--run_dir={run_dir}", f"--wandb.dir={run_dir}", f"--wandb.group={spec.name}"]
+
+    def command(run: PlannedRun) -> list[str]:
+        return local_command(template, run.params, spec.program, runner_args(run))
+
+    console = Console(highlight=False, soft_wrap=True)
+    first = validate_runs(
+        template,
+        runs,
+        spec.parameters,
+        runner_args(runs[0]),
+        spec.name,
+        str(spec.path),
+    )
+    threads = threads_per_run(args.workers, args.threads)
+    env = run_environment(threads, args.wandb_mode)
+    subcommand = first.get("subcommand") or "fit"
+    mode = first[subcommand]["wandb"]["mode"] or env["WANDB_MODE"]
+    cores = available_cores()
+    console.print(
+        f"sweep {spec.name}: {spec.method}, {len(runs)} runs, folder {folder.root}; "
+        f"{args.workers} worker(s) x {threads} thread(s) on {cores} core(s); W&B {mode}"
+    )
+    if args.workers * threads > cores:
+        console.print(
+            f"warning: {args.workers} workers x {threads} threads exceed {cores} cores; "
+            "runs will compete for the CPU"
+        )
+    if spec.raw.get("early_terminate") or spec.raw.get("metric"):
+        console.print("note: metric and early_terminate are for W&B's server; ignored here")
+    if args.dry_run:
+        _print_dry_run(console, folder, runs, command, env, threads, args.wandb_mode)
+        return
+    _run(console, folder, spec, runs, command, options, args, threads)
+
+
+def _plan_options(spec: SweepSpec, count: int | None, seed: int | None) -> dict[str, Any]:
+    """The options that shape the plan, stored with it so a restart runs the same runs."""
+    if spec.method == "random":
+        return {"count": count, "seed": seed}
+    if seed is not None:
+        raise UserError("--seed only applies to random sweeps (a grid draws nothing)")
+    return {"count": count}
+
+
+def _print_dry_run(
+    console: Console,
+    folder: SweepFolder,
+    runs: list[PlannedRun],
+    command: Any,
+    env: dict[str, str],
+    threads: int,
+    wandb_mode: str | None,
+) -> None:
+    store = StateStore(folder.root) if folder.exists() else None
+    console.print(
+        f"each run: OMP_NUM_THREADS={threads} WANDB_MODE={env['WANDB_MODE']}, "
+        f"log in {folder.root}/<run>/run.log"
+    )
+    for run in runs:
+        status = store.status(run.key) if store is not None else "pending"
+        console.print(
+            f"[{status}] {run.key}: {shlex.join(command(run))}", soft_wrap=True, markup=False
+        )
+
+
+def _run(
+    console: Console,
+    folder: SweepFolder,
+    spec: SweepSpec,
+    runs: list[PlannedRun],
+    command: Any,
+    options: dict[str, Any],
+    args: Any,
+    threads: int,
+) -> None:
+    folder.root.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(folder.root):
+        if not folder.exists():
+            folder.create(spec, runs, options)
+        else:  # another runner may have started it between our check and the lock
+            folder.check_compatible(spec, options)
+        progress = SweepProgress(console, spec.name)
+        runner = SweepRunner(
+            folder,
+            runs,
+            command,
+            RunnerOptions(
+                workers=args.workers,
+                threads=threads,
+                retry=args.retry,
+                wandb_mode=args.wandb_mode,
+            ),
+            progress,
+        )
+        recovered = runner.recover()
+        done = sum(runner.store.status(r.key) == "done" for r in runs)
+        if done or recovered:
+            console.print(
+                f"resuming: {done} of {len(runs)} runs done; "
+                f"{len(recovered)} interrupted run(s) start again from scratch"
+            )
+        summary = runner.run()
+    durations = summary.durations
+    mean = f", mean run {sum(durations) / len(durations):.1f} s" if durations else ""
+    console.print(
+        f"sweep {spec.name}: {summary.done} of {len(runs)} done, {len(summary.failed)} failed"
+        f"{', stopped' if summary.stopped else ''} in {format_duration(summary.elapsed_s)}"
+        f" ({summary.ran} started{mean}); runs in {folder.root}"
+    )
+    for key in summary.failed:
+        console.print(f"failed: {key}: see {folder.log_path(key)}")
+    if summary.stopped:
+        console.print(
+            f"stopped: {summary.interrupted} run(s) were interrupted; run the same command "
+            "again to finish the sweep"
+        )
+        raise SystemExit(130)
+    if summary.failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

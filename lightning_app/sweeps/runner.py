@@ -1,0 +1,379 @@
+"""Run a sweep's runs on this machine, N at a time, each the real command in its own process.
+
+Every run is ``python -m lightning_app fit ...`` started from an argument list (never a shell) in
+its own session, with its own folder and log; the CPU threads are split between the workers
+(``OMP_NUM_THREADS`` and friends, which torch reads at start-up) so N runs never oversubscribe
+the cores. The runner is a single-threaded poll loop, which keeps ``preexec_fn`` safe: on Linux
+each run asks the kernel to SIGKILL it when the runner dies (``PR_SET_PDEATHSIG``), so killing the
+runner, even with SIGKILL, leaves no orphan training on; a restarted runner also kills any
+process still tagged with an interrupted attempt before it starts that run again.
+
+Interrupted runs start again from scratch rather than from their ``last.ckpt``: a checkpoint
+being written when the kill came may be truncated, a resumed run's history is split over two W&B
+files that every reader must stitch, and the run's command would differ from the one ``wandb
+agent`` runs. A rerun costs at most one run per worker per interruption and gives the same numbers
+(runs are seeded and deterministic); the dead attempt is moved aside whole (see ``layout``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from lightning_app.sweeps.layout import SweepFolder
+from lightning_app.sweeps.plan import PlannedRun
+from lightning_app.sweeps.progress import SweepProgress
+from lightning_app.sweeps.state import (
+    Attempt,
+    RunRecord,
+    StateStore,
+    is_same_process,
+    kill_process_group,
+    process_start_time,
+)
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+ATTEMPT_TAG = "LIGHTNING_APP_SWEEP_ATTEMPT"
+"""Environment variable naming a run's attempt; every process of that attempt inherits it."""
+INHERITED_RUN_VARS = ("LIGHTNING_APP_RUN_ID", "LIGHTNING_APP_RUN_DIR", "WANDB_RUN_ID")
+PR_SET_PDEATHSIG = 1
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover - macOS, Windows
+
+
+def threads_per_run(workers: int, threads: int | None = None) -> int:
+    """Threads each run gets: the cores split evenly between the workers, at least one."""
+    return threads if threads is not None else max(1, available_cores() // workers)
+
+
+def run_environment(
+    threads: int, wandb_mode: str | None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment every run starts with (before its attempt tag)."""
+    env = dict(os.environ if base is None else base)
+    for name in INHERITED_RUN_VARS:  # a runner started from inside a run must not pass its id on
+        env.pop(name, None)
+    for name in THREAD_VARS:
+        env[name] = str(threads)
+    if wandb_mode is not None:
+        env["WANDB_MODE"] = wandb_mode
+    else:
+        env.setdefault("WANDB_MODE", "offline")
+    env["PYTHONUNBUFFERED"] = "1"  # the log shows progress as it happens
+    return env
+
+
+@dataclass
+class RunnerOptions:
+    """How the runner runs: workers, threads per run, retries, W&B mode."""
+
+    workers: int = 1
+    threads: int | None = None
+    retry: int = 0
+    wandb_mode: str | None = None
+    poll_s: float = 0.2
+    kill_grace_s: float = 5.0
+
+
+@dataclass
+class _Live:
+    run: PlannedRun
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+    attempt: Attempt
+
+
+@dataclass
+class Summary:
+    """How the sweep stands when the runner returns."""
+
+    done: int = 0
+    failed: list[str] = field(default_factory=list)
+    interrupted: int = 0
+    ran: int = 0
+    """Attempts started by this runner."""
+    durations: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    stopped: bool = False
+
+
+class SweepRunner:
+    """Runs the pending runs of one sweep folder; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        folder: SweepFolder,
+        runs: Sequence[PlannedRun],
+        command: Callable[[PlannedRun], list[str]],
+        options: RunnerOptions,
+        progress: SweepProgress,
+    ) -> None:
+        self.folder = folder
+        self.runs = list(runs)
+        self.command = command
+        self.options = options
+        self.progress = progress
+        self.store = StateStore(folder.root)
+        self.threads = threads_per_run(options.workers, options.threads)
+        self.env = run_environment(self.threads, options.wandb_mode)
+        self._live: dict[str, _Live] = {}
+        self._stop_signal: int | None = None
+        self._failures: dict[str, int] = {}
+
+    # -- recovery ---------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Runs left ``running`` by a runner that died: kill leftovers, mark them interrupted."""
+        recovered = []
+        for key, record in self.store.runs.items():
+            if record.status != "running":
+                continue
+            attempt = record.attempts[-1]
+            kill_attempt_processes(self._tag(key, attempt.number), attempt.pid, attempt.pid_start)
+            attempt.outcome = attempt.outcome or "interrupted"
+            attempt.ended = attempt.ended or time.time()
+            record.status = "pending"
+            recovered.append(key)
+        if recovered:
+            self.store.save()
+        return recovered
+
+    # -- main loop --------------------------------------------------------------------------
+    def run(self) -> Summary:
+        """Run every run not yet done; failed runs of earlier invocations are tried again."""
+        summary = Summary()
+        start = time.monotonic()
+        queue = deque(run for run in self.runs if self.store.status(run.key) != "done")
+        summary.done = len(self.runs) - len(queue)
+        self.progress.start(total=len(self.runs), done=summary.done)
+        with self._signals_stop_the_loop():
+            while (queue or self._live) and self._stop_signal is None:
+                while queue and len(self._live) < self.options.workers:
+                    self._start(queue.popleft())
+                    summary.ran += 1
+                self._reap(queue, summary)
+                self.progress.update(
+                    done=summary.done,
+                    failed=len(summary.failed),
+                    running=len(self._live),
+                    queued=len(queue),
+                    durations=summary.durations,
+                    started=[live.attempt.started for live in self._live.values()],
+                    workers=self.options.workers,
+                )
+                time.sleep(self.options.poll_s)
+            if self._stop_signal is not None:
+                summary.stopped = True
+                summary.interrupted = self._stop_all()
+        self.progress.stop()
+        summary.elapsed_s = time.monotonic() - start
+        return summary
+
+    def _start(self, run: PlannedRun) -> None:
+        record = self.store.get(run.key)
+        number = len(record.attempts) + 1
+        if record.attempts:
+            previous = record.attempts[-1]
+            previous.moved_to = self.folder.move_aside(
+                run.key, previous.number, previous.outcome or "interrupted"
+            )
+        else:
+            self.folder.move_aside(run.key, 0, "unrecorded")  # a folder no attempt owns
+        attempt = Attempt(number=number, started=time.time())
+        attempt.log = self.folder.rel(self.folder.log_path(run.key))
+        record.attempts.append(attempt)
+        record.status = "running"
+        self.store.save()  # recorded before the process exists: a crash now is an interruption
+
+        self.folder.run_dir(run.key).mkdir(parents=True, exist_ok=True)
+        log = self.folder.log_path(run.key).open("ab")
+        argv = self.command(run)
+        log.write(f"$ {subprocess.list2cmdline(argv)}\n".encode())
+        log.flush()
+        env = {**self.env, ATTEMPT_TAG: self._tag(run.key, number)}
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches the runner, which stops the runs cleanly
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
+        attempt.pid = proc.pid
+        attempt.pid_start = process_start_time(proc.pid)
+        self.store.save()
+        self._live[run.key] = _Live(run, proc, log, attempt)
+        self.progress.event(f"start {run.key} (attempt {number})")
+
+    def _reap(self, queue: deque[PlannedRun], summary: Summary) -> None:
+        for key, live in list(self._live.items()):
+            code = live.proc.poll()
+            if code is None:
+                continue
+            del self._live[key]
+            live.log.close()
+            record = self.store.get(key)
+            attempt = live.attempt
+            attempt.ended = time.time()
+            attempt.exit_code = code
+            seconds = attempt.ended - attempt.started
+            summary.durations.append(seconds)
+            if code == 0:
+                attempt.outcome = record.status = "done"
+                summary.done += 1
+                self.progress.event(f"done  {key} in {seconds:.1f} s")
+            else:
+                attempt.outcome = "failed"
+                self._failures[key] = self._failures.get(key, 0) + 1
+                log = self.folder.rel(self.folder.log_path(key))
+                if self._failures[key] <= self.options.retry:
+                    record.status = "pending"
+                    queue.append(live.run)  # retried after the runs already queued
+                    self.progress.event(
+                        f"FAIL  {key} (exit {code}) after {seconds:.1f} s, retry "
+                        f"{self._failures[key]}/{self.options.retry}; log kept: "
+                        f"{self.folder.root / 'attempts' / key / f'{attempt.number}-failed'}"
+                    )
+                else:
+                    record.status = "failed"
+                    summary.failed.append(key)
+                    self.progress.event(
+                        f"FAIL  {key} (exit {code}) after {seconds:.1f} s; log: "
+                        f"{self.folder.root / log}"
+                    )
+            self.store.save()
+
+    def _stop_all(self) -> int:
+        """Stop every live run (process group: TERM, then KILL) and record it interrupted."""
+        for live in self._live.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(live.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.options.kill_grace_s
+        for live in self._live.values():
+            try:
+                live.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(live.proc.pid, signal.SIGKILL)
+                live.proc.wait()
+            live.log.close()
+            kill_attempt_processes(self._tag(live.run.key, live.attempt.number), None, None)
+            live.attempt.ended = time.time()
+            live.attempt.exit_code = live.proc.returncode
+            live.attempt.outcome = "interrupted"
+            self.store.get(live.run.key).status = "pending"
+        count = len(self._live)
+        self._live.clear()
+        self.store.save()
+        return count
+
+    def _tag(self, key: str, number: int) -> str:
+        return f"{self.folder.root.resolve()}/{key}#{number}"
+
+    @contextlib.contextmanager
+    def _signals_stop_the_loop(self) -> Iterator[None]:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self._stop_signal = signum
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def kill_attempt_processes(tag: str, pid: int | None, pid_start: str | None) -> int:
+    """Kill what is left of an interrupted attempt: processes carrying its tag, or its group."""
+    killed = 0
+    for other in tagged_processes(tag):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(other, signal.SIGKILL)
+            killed += 1
+    if pid is not None and is_same_process(pid, pid_start):  # platforms without /proc
+        kill_process_group(pid)
+        killed += 1
+    return killed
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Pids whose environment has ``ATTEMPT_TAG=tag`` (Linux ``/proc``; empty elsewhere)."""
+    needle = f"{ATTEMPT_TAG}={tag}".encode()
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():  # pragma: no cover
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when the runner dies (None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None  # pragma: no cover
+    try:
+        prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover
+        return None
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the runner died before the request took effect
+            os._exit(1)
+
+    return set_death_signal
+
+
+def format_duration(seconds: float) -> str:
+    """``1h 02m``, ``3m 05s``, ``42 s``."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds} s"
+
+
+__all__ = [
+    "RunRecord",
+    "RunnerOptions",
+    "Summary",
+    "SweepRunner",
+    "available_cores",
+    "format_duration",
+    "run_environment",
+    "threads_per_run",
+]

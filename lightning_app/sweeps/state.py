@@ -1,0 +1,211 @@
+"""The sweep folder's on-disk record: what the sweep is, and where each run stands.
+
+``plan.json`` (written once) holds the sweep file's content and every run's parameters;
+``state.json`` holds each started run's status (``running``, ``done``, ``failed``), its attempts
+with exit codes, process ids and log paths. Both are replaced atomically (write a temporary file in
+the same folder, fsync, ``os.replace``, fsync the folder), so a runner killed at any instant leaves
+either the old or the new record, never half of one. A run is recorded ``running`` *before* its
+process starts and ``done`` only after the runner saw it exit 0, which is what lets a restarted
+runner finish the sweep with no run lost and none counted twice.
+
+An exclusive ``flock`` on ``.lock`` keeps a second runner out of a live sweep folder; the kernel
+drops it when the runner dies, even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lightning_app.errors import UserError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+Status = Literal["pending", "running", "done", "failed"]
+STATE_FILE = "state.json"
+PLAN_FILE = "plan.json"
+LOCK_FILE = ".lock"
+FORMAT = 1
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON so readers see the old or the new file, whole."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Attempt:
+    """One start of a run's process."""
+
+    number: int
+    started: float
+    pid: int | None = None
+    pid_start: str | None = None
+    """The process's start time as the kernel reports it (tells a live pid from a reused one)."""
+    ended: float | None = None
+    exit_code: int | None = None
+    outcome: str | None = None
+    """``done``, ``failed``, ``interrupted`` (runner stopped or killed) or None while running."""
+    log: str | None = None
+    moved_to: str | None = None
+    """Where this attempt's folder went when a later attempt took its place."""
+
+
+@dataclass
+class RunRecord:
+    """A started run: its status and every attempt, the last one in the run's own folder."""
+
+    key: str
+    status: Status = "pending"
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        last = self.attempts[-1] if self.attempts else None
+        if last is None or last.ended is None:
+            return None
+        return last.ended - last.started
+
+
+class StateStore:
+    """Read and atomically rewrite ``state.json``; one instance per runner."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / STATE_FILE
+        self.runs: dict[str, RunRecord] = {}
+        for stale in folder.glob(f".{STATE_FILE}.*.tmp"):  # left by a writer killed mid-write
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        if self.path.exists():
+            self.runs = _load_runs(self.path)
+
+    def get(self, key: str) -> RunRecord:
+        return self.runs.setdefault(key, RunRecord(key))
+
+    def status(self, key: str) -> Status:
+        record = self.runs.get(key)
+        return record.status if record is not None else "pending"
+
+    def save(self) -> None:
+        data = {
+            "format": FORMAT,
+            "updated": time.time(),
+            "runs": {key: asdict(record) for key, record in self.runs.items()},
+        }
+        write_json_atomic(self.path, data)
+
+
+def _load_runs(path: Path) -> dict[str, RunRecord]:
+    try:
+        data = json.loads(path.read_text())
+        return {
+            key: RunRecord(
+                key=key,
+                status=raw["status"],
+                attempts=[Attempt(**attempt) for attempt in raw["attempts"]],
+            )
+            for key, raw in data["runs"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(
+            f"{path}: unreadable sweep state ({err}); it is not ours to repair"
+        ) from err
+
+
+@contextlib.contextmanager
+def sweep_lock(folder: Path) -> Iterator[None]:
+    """Hold the sweep folder for this runner, or fail naming the runner that holds it."""
+    if fcntl is None:  # pragma: no cover - Windows: no advisory locks, trust the user
+        yield
+        return
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "another process"
+            raise UserError(
+                f"{folder} is in use by another sweep runner (pid {holder}); wait for it or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux ``/proc``), None where unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def is_same_process(pid: int | None, start: str | None) -> bool:
+    """Whether the process recorded as ``(pid, start)`` still runs (not a reused pid)."""
+    if pid is None:
+        return False
+    if sys.platform.startswith("linux"):
+        return start is not None and process_start_time(pid) == start
+    try:  # pragma: no cover - elsewhere only liveness can be checked
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def kill_process_group(pid: int, grace_s: float = 5.0) -> None:
+    """SIGTERM the run's process group (the run, its W&B service, DDP ranks), then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)

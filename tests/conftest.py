@@ -1,0 +1,39 @@
+"""Fixtures shared by every test area."""
+
+from __future__ import annotations
+
+import pytest
+
+from lightning_app.commands import main
+
+
+class InProcess:
+    """``python -m lightning_app PREFIX ARGS`` run in this process: the real command's code
+    without the ~8 s interpreter start-up, for whatever ends before training starts (input
+    checks, --help, --print_config, dry runs)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], *prefix: str) -> None:
+        self.capsys = capsys
+        self.prefix = prefix
+        self.returncode = 0
+        self.stdout = ""
+        self.stderr = ""
+
+    def __call__(self, *args: str) -> InProcess:
+        try:
+            main([*self.prefix, *args])
+            self.returncode = 0
+        except SystemExit as exit_info:
+            self.returncode = int(exit_info.code or 0)
+        captured = self.capsys.readouterr()
+        self.stdout, self.stderr = captured.out, captured.err
+        return self
+
+
+@pytest.fixture
+def in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """A factory of :class:`InProcess` commands run offline in a fresh working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setattr("sys.argv", ["lightning_app"])  # as if run with no pytest arguments
+    return lambda *prefix: InProcess(capsys, *prefix)
