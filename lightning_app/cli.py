@@ -32,8 +32,6 @@ from lightning_app.tracking.run import RunIdentity, record_run
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
-
-
 def skip_per_step_nvml_probe() -> None:
     """On a machine without CUDA devices, stop torch probing NVML at every optimizer step.
 
