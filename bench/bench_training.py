@@ -172,7 +172,7 @@ def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -187,13 +187,17 @@ def main() -> None:
     data.setup("fit")
     print("\n| model | plain PyTorch (samples/s) | Lightning CLI (samples/s) | ratio |")
     print("|---|---|---|---|")
-    for hidden, batches in ((128, 40), (10, 200)):
+    for hidden, batches in ((128, 60), (10, 500)):
         lightning, plain = [], []
         for _ in range(args.repeats):
             lightning.append(lightning_rate(dataset, hidden, batches, workdir))
             plain.append(plain_rate(data, hidden, batches))
         lm, pm = statistics.median(lightning), statistics.median(plain)
-        print(f"| hidden {hidden}, 2 layers, batch 100 | {pm:,.0f} | {lm:,.0f} | {lm / pm:.2f}x |")
+        print(
+            f"| hidden {hidden}, 2 layers, batch 100 | {pm:,.0f} ({min(plain):,.0f}-"
+            f"{max(plain):,.0f}) | {lm:,.0f} ({min(lightning):,.0f}-{max(lightning):,.0f}) "
+            f"| {lm / pm:.2f}x |"
+        )
         if hidden == 128:
             step_s = 100 / pm
 
@@ -210,7 +214,7 @@ def main() -> None:
     peak = matmul_peak()
     print("\n| hidden | FLOP/step | achieved GFLOP/s (plain) | matmul GFLOP/s | fraction |")
     print("|---|---|---|---|---|")
-    for hidden, batches in ((128, 40), (10, 200)):
+    for hidden, batches in ((128, 60), (10, 500)):
         flops = step_flops(hidden)
         achieved = flops * plain_rate(data, hidden, batches) / 100
         print(f"| {hidden} | {flops / 1e9:.3f} G | {achieved / 1e9:.1f} | {peak / 1e9:.1f} | "
