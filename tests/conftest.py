@@ -7,6 +7,17 @@ import pytest
 from lightning_app.commands import main
 
 
+@pytest.fixture(autouse=True)
+def independent_wandb_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's subprocesses start their own wandb service.
+
+    A ``wandb.init`` in this process (the analysis tests log reports in-process) exports
+    ``WANDB_SERVICE`` so that child processes attach to its service; training subprocesses started
+    later would then share it (files land under its directory, a resumed id reads as "in use").
+    """
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
+
+
 class InProcess:
     """``python -m lightning_app PREFIX ARGS`` run in this process: the real command's code
     without the ~8 s interpreter start-up, for whatever ends before training starts (input

@@ -53,7 +53,14 @@ THREAD_VARS = (
 )
 ATTEMPT_TAG = "LIGHTNING_APP_SWEEP_ATTEMPT"
 """Environment variable naming a run's attempt; every process of that attempt inherits it."""
-INHERITED_RUN_VARS = ("LIGHTNING_APP_RUN_ID", "LIGHTNING_APP_RUN_DIR", "WANDB_RUN_ID")
+# A runner started from inside a run must not pass that run's identity on; and a wandb service
+# shared through WANDB_SERVICE (set by any wandb.init in the parent) would tie every run to it.
+INHERITED_RUN_VARS = (
+    "LIGHTNING_APP_RUN_ID",
+    "LIGHTNING_APP_RUN_DIR",
+    "WANDB_RUN_ID",
+    "WANDB_SERVICE",
+)
 PR_SET_PDEATHSIG = 1
 
 
@@ -74,7 +81,7 @@ def run_environment(
 ) -> dict[str, str]:
     """The environment every run starts with (before its attempt tag)."""
     env = dict(os.environ if base is None else base)
-    for name in INHERITED_RUN_VARS:  # a runner started from inside a run must not pass its id on
+    for name in INHERITED_RUN_VARS:
         env.pop(name, None)
     for name in THREAD_VARS:
         env[name] = str(threads)
