@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN = [
     "${env}", "${interpreter}", "-m", "lightning_app", "fit",
     "--config", str(REPO / "configs/quickstart.yaml"),
-    "--trainer.max_epochs=2", "--trainer.limit_train_batches=6",
+    "--trainer.max_epochs=2", "--trainer.limit_train_batches=30",
     "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
 ]  # fmt: skip
 
@@ -83,6 +83,6 @@ def test_noise_and_signal_sweeps_to_report(tmp_path: Path) -> None:
         assert 0 < entry["p_value"] <= 1
     needed = report["analyses"]["runs-needed"]["params"]
     assert {"effect", "runs_per_group", "alpha", "power"} <= set(needed["model.hidden_size"])
-    # hidden 4 vs 32 after 12 steps is a large effect, far above seed noise
+    # hidden 4 vs 32 after 60 steps is a large effect, far above seed noise
     assert effects["model.hidden_size"]["ratio"] > 1
     assert (out / "report.md").read_text().count(".png") >= 3

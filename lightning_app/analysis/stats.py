@@ -78,7 +78,7 @@ class NoiseNull:
 
     def p_value(self, observed: float) -> float:
         """Share of splits whose effect is at least ``observed`` (see :func:`upper_tail_pvalue`)."""
-        return upper_tail_pvalue(observed, self.distribution, exact=self.exact)
+        return upper_tail_pvalue(observed, self.distribution)
 
 
 def noise_null(
@@ -148,18 +148,17 @@ def _bootstrap_range_of_means(
     return out
 
 
-def upper_tail_pvalue(observed: float, null: np.ndarray, *, exact: bool = False) -> float:
-    """P(null >= observed), counted like scipy's permutation_test.
+def upper_tail_pvalue(observed: float, null: np.ndarray) -> float:
+    """P(null >= observed) as ``(1 + #{null >= obs}) / (1 + B)``, never 0.
 
-    Random resamples get the +1 correction ``(1 + #{null >= obs}) / (1 + B)`` so a p-value is
-    never 0; exact enumerations do not. Ties are counted with scipy's relative tolerance, so an
-    effect equal to a null value up to rounding counts as reached.
+    The signal effect is not one of the noise splits, so it counts as one more draw from the null
+    (Phipson & Smyth 2010) for random resamples and exact enumerations alike: with few noise runs
+    and only B distinct splits, no p-value can fall below 1 / (B + 1). Ties are counted with
+    scipy's relative tolerance, so an effect equal to a null value up to rounding counts as reached.
     """
     null = np.asarray(null, dtype=float)
     gamma = abs(1e-14 * observed)
     hits = int(np.count_nonzero(null >= observed - gamma))
-    if exact:
-        return hits / len(null)
     return (hits + 1) / (len(null) + 1)
 
 

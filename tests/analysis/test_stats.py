@@ -48,7 +48,10 @@ def test_exact_noise_null_enumerates_every_split() -> None:
     assert len(by_hand) == math.comb(7, 2) * math.comb(5, 3)
     np.testing.assert_allclose(np.sort(null.distribution), np.sort(by_hand))
     observed = 0.5
-    assert null.p_value(observed) == pytest.approx(np.mean(np.array(by_hand) >= observed))
+    hits = np.count_nonzero(np.array(by_hand) >= observed)
+    assert null.p_value(observed) == pytest.approx((hits + 1) / (len(by_hand) + 1))
+    # An effect beyond every split is not "p = 0": B splits cannot show p < 1 / (B + 1).
+    assert null.p_value(10.0) == pytest.approx(1 / (len(by_hand) + 1))
     assert null.median == pytest.approx(np.median(by_hand))
 
 
@@ -81,7 +84,6 @@ def test_pvalue_counts_ties_and_never_returns_zero() -> None:
     assert stats.upper_tail_pvalue(0.2, null) == pytest.approx(3 / 4)
     assert stats.upper_tail_pvalue(0.2 * (1 + 1e-15), null) == pytest.approx(3 / 4)
     assert stats.upper_tail_pvalue(5.0, null) == pytest.approx(1 / 4)
-    assert stats.upper_tail_pvalue(5.0, null, exact=True) == 0.0
 
 
 def test_bootstrap_null_when_groups_need_more_runs_than_there_are() -> None:
