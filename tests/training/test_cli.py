@@ -37,3 +37,25 @@ def test_help_explains_our_additions(cli) -> None:
     assert result.returncode == 0
     for text in ("--wandb.group", "--wandb.mode", "--run_dir", "--data.shuffle_seed"):
         assert text in result.stdout
+
+
+def test_trainer_gets_our_defaults_unless_the_user_configures_them(in_process) -> None:
+    """A user's single callback (not a list) is kept, and replaces our default progress bar."""
+    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar, TQDMProgressBar
+
+    from lightning_app.cli import AppCLI
+
+    in_process()  # offline, fresh working directory
+    ours = AppCLI(args=["--config", str(QUICKSTART)], run=False).trainer
+    assert isinstance(ours.progress_bar_callback, RichProgressBar)
+    assert ours.progress_bar_callback.refresh_rate == 10
+    assert any(isinstance(c, ModelCheckpoint) for c in ours.callbacks)
+
+    theirs = AppCLI(
+        args=[
+            "--config", str(QUICKSTART),
+            "--trainer.callbacks=lightning.pytorch.callbacks.TQDMProgressBar",
+        ],
+        run=False,
+    ).trainer  # fmt: skip
+    assert isinstance(theirs.progress_bar_callback, TQDMProgressBar)
