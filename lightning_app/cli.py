@@ -1,9 +1,10 @@
 """LightningCLI for ``python -m lightning_app fit|validate|test|predict``.
 
 ``fit`` and friends are LightningCLI's, unchanged for users (``--config`` stacking,
-``--print_config``, ``--model.hidden_size=64``), with three additions every run gets:
+``--print_config``, ``--model.hidden_size=64``), with these additions every run gets:
 a ``wandb`` config section (project, group, tags, mode...), its own ``run_dir`` with
-``config.yaml`` and checkpoints, and the full resolved config as the W&B run config.
+``config.yaml`` and checkpoints, the full resolved config as the W&B run config, and (unless
+configured otherwise) a progress bar that redraws every 10 batches.
 ``python -m lightning_app`` reaches this module through ``commands.main``.
 """
 
