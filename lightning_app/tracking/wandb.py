@@ -83,9 +83,4 @@ class LogConfigCallback(SaveConfigCallback):
         text = self.parser.dump(self.config, skip_unset=False)
         (Path(trainer.default_root_dir) / self.config_filename).write_text(text)
         if isinstance(trainer.logger, WandbLogger):
-            trainer.logger.log_hyperparams(config_for_logging(yaml.safe_load(text)))
-
-
-def config_for_logging(config: dict[str, Any]) -> dict[str, Any]:
-    """The run config W&B receives: the CLI config minus the list of config files read."""
-    return {key: value for key, value in config.items() if key != "config"}
+            trainer.logger.log_hyperparams(yaml.safe_load(text))
