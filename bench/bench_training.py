@@ -1,26 +1,32 @@
 """Training throughput and the data path, side by side with plain PyTorch, in one process.
 
-    python bench/bench_training.py            # about 3-5 minutes on a 2-core CPU
+    python bench/bench_training.py            # about 7 minutes on a 2-core CPU
 
 1. Samples/s of the BDRNN trained through the real LightningCLI path (``AppCLI``: our model,
    DataModule, W&B logger offline, checkpointing, progress bar) vs a plain PyTorch loop (the study's
    script: ``nn.LSTM`` + ``nn.Linear``, Adam, a for-loop) over the same in-memory batches in the
-   same order, at (hidden 128, 2 layers, batch 100) and (hidden 10, 2 layers, batch 100).
-   Runs alternate (L, P, L, P, ...) so a busy machine slows both alike; medians are reported.
+   same order, at (hidden 128, 2 layers, batch 100) and (hidden 10, 2 layers, batch 100). Two more
+   references: a bare ``Trainer`` with the same model (Lightning's own per-step cost, the floor of
+   any Lightning path) and the study's script as written (torchvision's DataLoader). The plain
+   loop runs interleaved with each Lightning run (``Interleaved``): ratios are per run, then the
+   median over repeats.
 2. One epoch of batches from our DataModule vs torchvision's dataset + ToTensor + DataLoader, and
    the data's share of a training step.
-3. The achieved FLOP rate of a training step vs this CPU's matmul rate (see ``step_flops``).
+3. The achieved FLOP rate of a training step vs this CPU's matmul rate (see ``step_flops``),
+   measured in alternating rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
@@ -33,52 +39,12 @@ sys.path.insert(0, str(REPO))
 from lightning_app.cli import AppCLI  # noqa: E402
 from lightning_app.data import MNISTDataModule  # noqa: E402
 from lightning_app.data.datasets import DEBIAN_FASHION_MNIST  # noqa: E402
+from lightning_app.model import BDRNN  # noqa: E402
 
-WARMUP = 3  # batches excluded from every rate (allocator, thread pool warm-up)
-
-
-class StepTimer(L.Callback):
-    """Wall-clock time at the start of every training batch: the whole loop, hooks included."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
-        self.times.append(time.perf_counter())
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
-        self.times.append(time.perf_counter())
+WARMUP = 3  # steps excluded from every rate (allocator, thread pool warm-up)
 
 
-def rate(times: list[float], batch_size: int) -> float:
-    steps = len(times) - 1 - WARMUP
-    return steps * batch_size / (times[-1] - times[WARMUP])
-
-
-def lightning_rate(dataset: str, hidden: int, batches: int, workdir: Path) -> float:
-    """Samples/s through the real CLI path, as ``python -m lightning_app fit`` builds it."""
-    os.chdir(workdir)
-    cli = AppCLI(
-        args=[
-            "--config", str(REPO / "configs/quickstart.yaml"),
-            f"--data.dataset={dataset}", f"--data.data_dir={workdir / 'data'}",
-            "--data.batch_size=100", f"--model.hidden_size={hidden}", "--model.num_layers=2",
-            "--trainer.max_epochs=1", f"--trainer.limit_train_batches={batches}",
-            "--trainer.limit_val_batches=0", "--trainer.num_sanity_val_steps=0",
-            "--trainer.enable_model_summary=false", "--wandb.mode=offline",
-        ],
-        run=False,
-    )  # fmt: skip
-    timer = StepTimer()
-    cli.trainer.callbacks.append(timer)
-    cli.trainer.fit(cli.model, cli.datamodule)
-    import wandb
-
-    wandb.finish()  # a second run in this process must not reuse the first (DESIGN.md)
-    return rate(timer.times, 100)
-
-
-class PlainBDRNN(nn.Module):
+class PlainNetwork(nn.Module):
     """The study's network as plain PyTorch (yunjey's bidirectional RNN tutorial)."""
 
     def __init__(self, hidden: int, layers: int) -> None:
@@ -91,30 +57,125 @@ class PlainBDRNN(nn.Module):
         return self.fc(out[:, -1, :])
 
 
-def plain_rate(data: MNISTDataModule, hidden: int, batches: int) -> float:
-    """Samples/s of a plain loop over the same batches in the same order.
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
-    Runs after the first Lightning run, which (like ``python -m lightning_app`` on a machine
-    without CUDA devices) has cleared ``PYTORCH_NVML_BASED_CUDA_CHECK``, so neither side pays
-    torch's per-step NVML probe; the study's script never imported Lightning and never paid it.
+
+class PlainLoop:
+    """The study's training loop (model, Adam, a for-loop), one step at a time."""
+
+    def __init__(self, hidden: int, batches_of: Batches) -> None:
+        torch.manual_seed(0)
+        self.model = PlainNetwork(hidden, 2)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.003)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.batches = iter(batches_of)
+
+    def step(self) -> None:
+        images, labels = next(self.batches)
+        loss = self.loss_fn(self.model(images.reshape(-1, 28, 28)), labels)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+
+class Interleaved:
+    """Runs the plain loop in blocks between blocks of Lightning steps, and times both sides.
+
+    Interleaving is what makes the ratio trustworthy on a shared VM whose speed changes by up
+    to 2x within seconds: both sides are sampled over the same moments. Blocks of ~0.15 s
+    rather than single steps keep each side's caches warm within a block (alternating every
+    step evicts the Lightning loop's Python objects each time and would bias against it). The
+    plain block runs inside the model's ``on_train_batch_start`` every ``block`` batches (a
+    wrapped instance hook, not a callback: Lightning dispatches every hook to every callback,
+    ~45 us per step). Lightning's time is everything between plain blocks: training steps,
+    hooks, logging, progress bar, fetching and moving batches.
     """
-    torch.manual_seed(0)
-    model = PlainBDRNN(hidden, 2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.003)
-    loss_fn = nn.CrossEntropyLoss()
+
+    def __init__(self, plain: PlainLoop, model: L.LightningModule, block: int) -> None:
+        self.plain, self.block = plain, block
+        self.marks: list[tuple[float, float]] = []  # (start, end) of each plain block
+        epoch_end = model.on_train_epoch_end
+
+        def on_train_batch_start(batch: object, batch_idx: int) -> None:
+            if batch_idx % block == 0:
+                start = time.perf_counter()
+                for _ in range(block):
+                    self.plain.step()
+                self.marks.append((start, time.perf_counter()))
+
+        def on_train_epoch_end() -> None:
+            self.marks.append((time.perf_counter(), math.nan))
+            epoch_end()
+
+        model.on_train_batch_start = on_train_batch_start  # type: ignore[method-assign,assignment]
+        model.on_train_epoch_end = on_train_epoch_end  # type: ignore[method-assign]
+
+    def rates(self, batch_size: int = 100) -> tuple[float, float]:
+        """Samples/s of (Lightning, plain), the first block of each side left out as warm-up."""
+        blocks = range(1, len(self.marks) - 1)
+        plain = sum(self.marks[i][1] - self.marks[i][0] for i in blocks)
+        lightning = sum(self.marks[i + 1][0] - self.marks[i][1] for i in blocks)
+        samples = len(blocks) * self.block * batch_size
+        return samples / lightning, samples / plain
+
+
+def cli_beside(
+    plain: PlainLoop, dataset: str, hidden: int, batches: int, workdir: Path, block: int
+) -> Interleaved:
+    """The real CLI path, as ``python -m lightning_app fit`` builds it, beside the plain loop."""
+    os.chdir(workdir)
+    cli = AppCLI(
+        args=[
+            "--config", str(REPO / "configs/quickstart.yaml"),
+            f"--data.dataset={dataset}", f"--data.data_dir={workdir / 'data'}",
+            "--data.batch_size=100", f"--model.hidden_size={hidden}", "--model.num_layers=2",
+            "--trainer.max_epochs=1", f"--trainer.limit_train_batches={batches}",
+            "--trainer.limit_val_batches=0", "--trainer.num_sanity_val_steps=0",
+            "--trainer.enable_model_summary=false", "--wandb.mode=offline",
+        ],
+        run=False,
+    )  # fmt: skip
+    interleaved = Interleaved(plain, cli.model, block)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    import wandb
+
+    wandb.finish()  # a second run in this process must not reuse the first (DESIGN.md)
+    return interleaved
+
+
+def bare_trainer_beside(
+    plain: PlainLoop, dataset: str, hidden: int, batches: int, workdir: Path, block: int
+) -> Interleaved:
+    """A bare ``Trainer`` (no logger, checkpoint or bar): Lightning's own per-step cost."""
+    L.seed_everything(0, verbose=False)
+    model = BDRNN(hidden_size=hidden, num_layers=2, learning_rate=0.003)
+    data = MNISTDataModule(dataset=dataset, data_dir=str(workdir / "data"), batch_size=100)  # type: ignore[arg-type]
+    interleaved = Interleaved(plain, model, block)
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=batches,
+        limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=workdir,
+    )  # fmt: skip
+    trainer.fit(model, data)
+    return interleaved
+
+
+def our_batches(data: MNISTDataModule) -> Batches:
+    """The batches the Lightning side trains on, in the same order (epoch 0 of seed 0)."""
     loader = data.train_dataloader()
     loader.sampler.set_epoch(0)
-    times = []
-    for i, (images, labels) in enumerate(loader):
-        if i == batches:
-            break
-        times.append(time.perf_counter())
-        loss = loss_fn(model(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    times.append(time.perf_counter())
-    return rate(times, 100)
+    return loader
+
+
+def torchvision_batches(workdir: Path) -> Batches:
+    """The study's script as written: torchvision's dataset, ``ToTensor``, a shuffled loader."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    train = datasets.FashionMNIST(
+        str(workdir / "data"), train=True, download=False, transform=transforms.ToTensor()
+    )
+    return DataLoader(train, batch_size=100, shuffle=True)
 
 
 def data_path(workdir: Path, dataset: str) -> dict[str, float]:
@@ -159,7 +220,7 @@ def step_flops(hidden: int, layers: int = 2, batch: int = 100, steps: int = 28) 
     return 3 * forward * batch
 
 
-def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
+def matmul_peak(seconds: float, n: int = 1024) -> float:
     """Achieved FLOP/s of a large float32 matmul: the practical ceiling of this CPU."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
@@ -168,6 +229,26 @@ def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
         a @ b
         count += 1
     return 2 * n**3 * count / (time.perf_counter() - start)
+
+
+def flop_rates(data: MNISTDataModule, hidden: int, rounds: int = 5) -> list[tuple[float, float]]:
+    """(achieved, peak) FLOP/s of the plain loop's steps and of the matmul, in alternating rounds.
+
+    Each round times ~1 s of training steps and then ~1 s of matmul, so both are measured at the
+    same moments of a VM whose speed drifts.
+    """
+    plain = PlainLoop(hidden, our_batches(data))
+    for _ in range(WARMUP):
+        plain.step()
+    results = []
+    for _ in range(rounds):
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 1.0:
+            plain.step()
+            steps += 1
+        achieved = step_flops(hidden) * steps / (time.perf_counter() - start)
+        results.append((achieved, matmul_peak(seconds=1.0)))
+    return results
 
 
 def main() -> None:
@@ -185,21 +266,42 @@ def main() -> None:
 
     data = MNISTDataModule(dataset=dataset, data_dir=str(workdir / "data"), batch_size=100)
     data.setup("fit")
-    print("\n| model | plain PyTorch (samples/s) | Lightning CLI (samples/s) | ratio |")
-    print("|---|---|---|---|")
-    for hidden, batches in ((128, 60), (10, 500)):
-        lightning, plain = [], []
+    with_torchvision = dataset == "fashion-mnist"
+    print(
+        "\nSamples/s, median (min-max) over repeats. Each Lightning run has a plain loop"
+        " interleaved with it in blocks of ~0.15 s (see Interleaved); the ratio is per run,"
+        " then the median."
+        "\n\n| model | Lightning CLI | plain loop, same batches | CLI / plain | bare Trainer "
+        "| bare / plain |"
+        + (" CLI / study script as written (torchvision DataLoader) |" * with_torchvision)
+    )  # fmt: skip
+    print("|---" * (6 + with_torchvision) + "|")
+
+    def cell(rates: list[float]) -> str:
+        return f"{statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f})"
+
+    def ratio(pairs: list[tuple[float, float]]) -> str:
+        per_run = [light / plain for light, plain in pairs]
+        low, high = min(per_run), max(per_run)
+        return f"**{statistics.median(per_run):.2f}x** ({low:.2f}-{high:.2f})"
+
+    for hidden, batches, block in ((128, 60, 2), (10, 500, 20)):
+        cli, bare, study = [], [], []
         for _ in range(args.repeats):
-            lightning.append(lightning_rate(dataset, hidden, batches, workdir))
-            plain.append(plain_rate(data, hidden, batches))
-        lm, pm = statistics.median(lightning), statistics.median(plain)
+            side = PlainLoop(hidden, our_batches(data))
+            cli.append(cli_beside(side, dataset, hidden, batches, workdir, block).rates())
+            side = PlainLoop(hidden, our_batches(data))
+            bare.append(bare_trainer_beside(side, dataset, hidden, batches, workdir, block).rates())
+            if with_torchvision:
+                side = PlainLoop(hidden, torchvision_batches(workdir))
+                study.append(cli_beside(side, dataset, hidden, batches, workdir, block).rates())
         print(
-            f"| hidden {hidden}, 2 layers, batch 100 | {pm:,.0f} ({min(plain):,.0f}-"
-            f"{max(plain):,.0f}) | {lm:,.0f} ({min(lightning):,.0f}-{max(lightning):,.0f}) "
-            f"| {lm / pm:.2f}x |"
+            f"| hidden {hidden}, 2 layers, batch 100 | {cell([c for c, _ in cli])} "
+            f"| {cell([p for _, p in cli])} | {ratio(cli)} | {cell([b for b, _ in bare])} "
+            f"| {ratio(bare)} |" + (f" {ratio(study)} |" if with_torchvision else "")
         )
         if hidden == 128:
-            step_s = 100 / pm
+            step_s = 100 / statistics.median(p for _, p in cli)
 
     timing = data_path(workdir, dataset)
     per_batch = timing["ours_s"] / (timing.get("n", 0) or timing["ours_n"]) * 100
@@ -211,14 +313,16 @@ def main() -> None:
     print(f"\ndata per batch: {per_batch * 1e3:.3f} ms = {per_batch / step_s:.2%} of a hidden-128 "
           "training step")  # fmt: skip
 
-    peak = matmul_peak()
     print("\n| hidden | FLOP/step | achieved GFLOP/s (plain) | matmul GFLOP/s | fraction |")
     print("|---|---|---|---|---|")
-    for hidden, batches in ((128, 60), (10, 500)):
-        flops = step_flops(hidden)
-        achieved = flops * plain_rate(data, hidden, batches) / 100
-        print(f"| {hidden} | {flops / 1e9:.3f} G | {achieved / 1e9:.1f} | {peak / 1e9:.1f} | "
-              f"{achieved / peak:.1%} |")  # fmt: skip
+    for hidden in (128, 10):
+        rounds = flop_rates(data, hidden)
+        achieved, peak = ([r[i] / 1e9 for r in rounds] for i in (0, 1))
+        fraction = [a / p for a, p in zip(achieved, peak, strict=True)]
+        flops = step_flops(hidden) / 1e9
+        print(f"| {hidden} | {flops:.3f} G | {min(achieved):.1f}-{max(achieved):.1f} "
+              f"| {min(peak):.1f}-{max(peak):.1f} | {statistics.median(fraction):.1%} "
+              f"({min(fraction):.1%}-{max(fraction):.1%}) |")  # fmt: skip
 
 
 if __name__ == "__main__":

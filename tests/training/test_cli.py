@@ -41,14 +41,16 @@ def test_help_explains_our_additions(cli) -> None:
 
 def test_trainer_gets_our_defaults_unless_the_user_configures_them(in_process) -> None:
     """A user's single callback (not a list) is kept, and replaces our default progress bar."""
-    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar, TQDMProgressBar
+    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
     from lightning_app.cli import AppCLI
+    from lightning_app.progress import SparseRichProgressBar
 
     in_process()  # offline, fresh working directory
     ours = AppCLI(args=["--config", str(QUICKSTART)], run=False).trainer
-    assert isinstance(ours.progress_bar_callback, RichProgressBar)
+    assert isinstance(ours.progress_bar_callback, SparseRichProgressBar)
     assert ours.progress_bar_callback.refresh_rate == 10
+    assert ours.progress_bar_callback.every_n_batches == 10
     assert any(isinstance(c, ModelCheckpoint) for c in ours.callbacks)
 
     theirs = AppCLI(
