@@ -1,5 +1,5 @@
 # One command per published result. Run from the repository root after `pip install -e ".[dev]"`.
-.PHONY: study study-report test lint bench
+.PHONY: study study-report test lint bench bench-gpu
 
 WORKERS ?= 2
 
@@ -23,3 +23,7 @@ bench:
 	python bench/bench_history.py
 	python bench/bench_analysis.py
 	python bench/bench_sweep.py
+
+# The study on one GPU (BENCHMARKS.md, "On a GPU"): needs a CUDA GPU and full Fashion-MNIST.
+bench-gpu:
+	python bench/bench_gpu.py

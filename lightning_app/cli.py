@@ -26,7 +26,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning_app.data import MNISTDataModule
 from lightning_app.errors import UserError, fail
 from lightning_app.model import BDRNN
-from lightning_app.progress import SparseRichProgressBar
+from lightning_app.progress_bar import SparseRichProgressBar
 from lightning_app.tracking import LogConfigCallback, WandbSettings, make_logger, resolve_run
 from lightning_app.tracking.run import RunIdentity, record_run
 

@@ -44,7 +44,7 @@ def test_trainer_gets_our_defaults_unless_the_user_configures_them(in_process) -
     from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
     from lightning_app.cli import AppCLI
-    from lightning_app.progress import SparseRichProgressBar
+    from lightning_app.progress_bar import SparseRichProgressBar
 
     in_process()  # offline, fresh working directory
     ours = AppCLI(args=["--config", str(QUICKSTART)], run=False).trainer

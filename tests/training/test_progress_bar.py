@@ -10,7 +10,7 @@ import pytest
 
 from lightning_app.data import MNISTDataModule
 from lightning_app.model import BDRNN
-from lightning_app.progress import SparseRichProgressBar
+from lightning_app.progress_bar import SparseRichProgressBar
 
 
 class RecordingBar(SparseRichProgressBar):
