@@ -29,6 +29,8 @@ class SparseRichProgressBar(RichProgressBar):
         self.every_n_batches = every_n_batches
 
     def _due(self, batch_idx: int, total: float) -> bool:
+        # Callers check is_disabled first: a disabled bar (DDP ranks > 0) never learns which
+        # eval loader is running, so its per-loader totals must not be read.
         done = batch_idx + 1
         return done % self.every_n_batches == 0 or done >= total
 
@@ -36,14 +38,14 @@ class SparseRichProgressBar(RichProgressBar):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:  # fmt: skip
-        if self._due(batch_idx, self.total_train_batches):
+        if not self.is_disabled and self._due(batch_idx, self.total_train_batches):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_validation_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int, dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if self._due(batch_idx, self.total_val_batches_current_dataloader):
+        if not self.is_disabled and self._due(batch_idx, self.total_val_batches_current_dataloader):
             super().on_validation_batch_end(
                 trainer, pl_module, outputs, batch, batch_idx, dataloader_idx
             )
@@ -52,14 +54,18 @@ class SparseRichProgressBar(RichProgressBar):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int, dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if self._due(batch_idx, self.total_test_batches_current_dataloader):
+        if not self.is_disabled and self._due(
+            batch_idx, self.total_test_batches_current_dataloader
+        ):
             super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     def on_predict_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int, dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if self._due(batch_idx, self.total_predict_batches_current_dataloader):
+        if not self.is_disabled and self._due(
+            batch_idx, self.total_predict_batches_current_dataloader
+        ):
             super().on_predict_batch_end(
                 trainer, pl_module, outputs, batch, batch_idx, dataloader_idx
             )

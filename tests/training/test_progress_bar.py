@@ -46,6 +46,20 @@ def test_bar_updates_every_n_batches_and_on_the_last(tmp_path: Path) -> None:
     assert [n for n in bar.shown["Testing"] if n > 0] == [7]
 
 
+def test_a_disabled_bar_stays_out_of_the_way(tmp_path: Path) -> None:
+    """As on DDP ranks > 0, where Lightning disables the bar before evaluation starts."""
+    bar = RecordingBar(every_n_batches=10)
+    bar.disable()
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, limit_train_batches=3, limit_val_batches=2,
+        logger=False, enable_checkpointing=False, enable_model_summary=False, callbacks=[bar],
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+    data = MNISTDataModule(dataset="mnist-5k", data_dir=str(tmp_path), batch_size=50)
+    trainer.fit(BDRNN(hidden_size=4, num_layers=1), data)  # sanity check and validation included
+    assert bar.shown == {}
+
+
 def test_every_n_batches_must_be_positive() -> None:
     with pytest.raises(ValueError, match="every_n_batches"):
         SparseRichProgressBar(every_n_batches=0)
