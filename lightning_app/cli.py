@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -76,6 +77,16 @@ class AppCLI(LightningCLI):
         check_config_files(sys.argv[1:] if args is None else args)
         super().parse_arguments(parser, args)
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            # jsonargparse reports a class that refused its config values (a callback's, the
+            # logger's...) as a union mismatch, with the class's own message among the errors.
+            if not str(err).startswith(UNION_MISMATCH):
+                raise
+            fail(refused_class_message(str(err)))
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_class_arguments(WandbSettings, "wandb")
         parser.add_argument(
@@ -138,6 +149,19 @@ class AppCLI(LightningCLI):
         logger = self.trainer.logger
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             print(f"W&B run: {Path(logger.experiment.dir).parent}")
+
+
+UNION_MISMATCH = "Does not validate against any of the Union subtypes"
+
+
+def refused_class_message(message: str) -> str:
+    """One line from jsonargparse's union error: which kind of class, and its first complaint."""
+    lines = message.splitlines()
+    subtypes = next((x for x in lines if x.startswith("Subtypes:")), "")
+    first = re.search(r"\[(?:list\[)?([\w.]+)", subtypes)  # e.g. [list[lightning...Callback], ...
+    kind = first.group(1).rsplit(".", 1)[-1] if first else "class"
+    errors = [x.strip()[2:] for x in lines if x.startswith("  - ")]
+    return f"a {kind} in the config could not be built: {errors[0] if errors else lines[0]}"
 
 
 def config_filename(run_dir: Path, subcommand: str) -> str:

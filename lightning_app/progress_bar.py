@@ -7,6 +7,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
+from lightning_app.errors import UserError
+
 
 class SparseRichProgressBar(RichProgressBar):
     """``RichProgressBar`` that advances every ``every_n_batches`` batches and on the last one.
@@ -25,7 +27,9 @@ class SparseRichProgressBar(RichProgressBar):
     def __init__(self, every_n_batches: int = 10, refresh_rate: int = 10, leave: bool = False):
         super().__init__(refresh_rate=refresh_rate, leave=leave)
         if every_n_batches < 1:
-            raise ValueError(f"every_n_batches must be at least 1, got {every_n_batches}")
+            raise UserError(
+                f"SparseRichProgressBar: every_n_batches must be at least 1, got {every_n_batches}"
+            )
         self.every_n_batches = every_n_batches
 
     def _due(self, batch_idx: int, total: float) -> bool:

@@ -33,6 +33,27 @@ def test_bad_values_and_unknown_keys(cli, override: str, needles: list[str]) -> 
     assert_one_line_error(cli("fit", *TINY, override), *needles)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "needles"),
+    [
+        (
+            ["--trainer.callbacks=ModelCheckpoint", "--trainer.callbacks.mode=bad"],
+            ["Callback", "`mode` can be min, max but got bad"],
+        ),
+        (
+            [
+                "--trainer.callbacks=lightning_app.progress_bar.SparseRichProgressBar",
+                "--trainer.callbacks.every_n_batches=0",
+            ],
+            ["Callback", "every_n_batches must be at least 1, got 0"],
+        ),
+    ],
+)
+def test_a_callback_that_refuses_its_values(cli, overrides: list[str], needles: list[str]) -> None:
+    """jsonargparse's many-line union error becomes the callback's own message."""
+    assert_one_line_error(cli("fit", *TINY, *overrides), *needles)
+
+
 def test_malformed_yaml_names_the_file(cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n  hidden_size: [16\n")

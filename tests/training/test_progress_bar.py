@@ -9,6 +9,7 @@ import lightning as L
 import pytest
 
 from lightning_app.data import MNISTDataModule
+from lightning_app.errors import UserError
 from lightning_app.model import BDRNN
 from lightning_app.progress_bar import SparseRichProgressBar
 
@@ -61,5 +62,5 @@ def test_a_disabled_bar_stays_out_of_the_way(tmp_path: Path) -> None:
 
 
 def test_every_n_batches_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="every_n_batches"):
+    with pytest.raises(UserError, match="every_n_batches must be at least 1, got 0"):
         SparseRichProgressBar(every_n_batches=0)
