@@ -100,12 +100,17 @@ class BDRNN(L.LightningModule):
         images, labels = batch
         metric: MulticlassAccuracy = self.accuracy[split]  # type: ignore[assignment]
         metric.update(self(images), labels)
-        self.log(f"{split}/acc", metric, prog_bar=True, add_dataloader_idx=False)
+        if batch_idx == 0:  # see test_step
+            self.log(f"{split}/acc", metric, prog_bar=True, add_dataloader_idx=False)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         images, labels = batch
         self.final_accuracy.update(self(images), labels)
-        self.log("test/acc", self.final_accuracy)
+        # A logged Metric object is computed over all its updates and reset at the epoch's end,
+        # so it is handed to Lightning once per loader; logging it every batch cost ~1 ms of
+        # Lightning bookkeeping per batch, a quarter of a small model's evaluation time.
+        if batch_idx == 0:
+            self.log("test/acc", self.final_accuracy)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch[0]).argmax(dim=-1)

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import pytest
+import torch
 
 from lightning_app.data import MNISTDataModule
 from lightning_app.model import BDRNN
@@ -48,3 +49,31 @@ def test_train_loss_is_the_sample_weighted_mean_of_each_epoch(tmp_path: Path) ->
         expected = sum(loss * size for loss, size in epoch) / sum(size for _, size in epoch)
         assert logged == pytest.approx(expected, rel=1e-6)
     assert steps.logged[0] != pytest.approx(steps.logged[1])  # each epoch is its own mean
+
+
+def test_logged_accuracies_cover_every_evaluated_image(tmp_path: Path) -> None:
+    """Metrics handed to Lightning once per loader still count every batch of it."""
+    data = MNISTDataModule(dataset="mnist-5k", data_dir=str(tmp_path), batch_size=64)
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=2, limit_train_batches=30, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+    model = BDRNN(hidden_size=16, num_layers=1)
+    trainer.fit(model, data)
+    logged = {key: float(trainer.callback_metrics[key]) for key in ("val/acc", "test/acc")}
+    (tested,) = trainer.test(model, data, verbose=False)
+
+    model.eval()
+    by_hand = {}
+    with torch.no_grad():
+        for split, loader in zip(("val/acc", "test/acc"), data.val_dataloader(), strict=True):
+            right = total = 0
+            for images, labels in loader:
+                right += int((model(images).argmax(-1) == labels).sum())
+                total += len(labels)
+            by_hand[split] = right / total
+    assert total == 1000  # the whole test split, in 16 batches of which the last is partial
+    assert min(by_hand.values()) > 0.3  # trained: a wrong count would not hide behind chance
+    assert logged == pytest.approx(by_hand, abs=1e-6)
+    assert tested["test/acc"] == pytest.approx(by_hand["test/acc"], abs=1e-6)
