@@ -53,8 +53,10 @@ def start_run(args: argparse.Namespace, folder: Path, seed: int) -> tuple[subpro
         "PYTHONPATH": os.pathsep.join([str(REPO / "bench"), str(REPO)]),
         "WANDB_SILENT": "true",
     }
-    log = open(folder / f"run-{seed}.log", "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(folder / f"run-{seed}.log", "w") as log:  # the child keeps its own copy
+        process = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     return process, timings
 
 

@@ -178,27 +178,15 @@ def torchvision_batches(workdir: Path) -> Batches:
     return DataLoader(train, batch_size=100, shuffle=True)
 
 
-def data_path(workdir: Path, dataset: str) -> dict[str, float]:
+def data_path(data: MNISTDataModule, workdir: Path, with_torchvision: bool) -> dict[str, float]:
     """Seconds per epoch of batches (batch 100): ours vs torchvision + ToTensor + DataLoader."""
-    from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
-
-    data = MNISTDataModule(dataset=dataset, data_dir=str(workdir / "data"), batch_size=100)
-    data.setup("fit")
-    ours = data.train_dataloader()
     start = time.perf_counter()
-    n_ours = sum(len(labels) for _, labels in ours)
+    n_ours = sum(len(labels) for _, labels in our_batches(data))
     t_ours = time.perf_counter() - start
-
-    tv_class = datasets.FashionMNIST if dataset == "fashion-mnist" else None
-    if tv_class is None:
+    if not with_torchvision:
         return {"ours_s": t_ours, "ours_n": n_ours}
-    tv = tv_class(
-        str(workdir / "data"), train=True, download=False, transform=transforms.ToTensor()
-    )
-    loader = DataLoader(tv, batch_size=100, shuffle=True)
     start = time.perf_counter()
-    n_tv = sum(len(labels) for _, labels in loader)
+    n_tv = sum(len(labels) for _, labels in torchvision_batches(workdir))
     t_tv = time.perf_counter() - start
     # Scale to the same number of samples (ours excludes the validation split).
     return {"ours_s": t_ours * n_tv / n_ours, "torchvision_s": t_tv, "n": n_tv}
@@ -303,7 +291,7 @@ def main() -> None:
         if hidden == 128:
             step_s = 100 / statistics.median(p for _, p in cli)
 
-    timing = data_path(workdir, dataset)
+    timing = data_path(data, workdir, with_torchvision)
     per_batch = timing["ours_s"] / (timing.get("n", 0) or timing["ours_n"]) * 100
     print("\n| data path, one epoch, batch 100 | seconds |\n|---|---|")
     print(f"| ours (index in-memory tensors) | {timing['ours_s']:.3f} |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -32,24 +33,24 @@ class SparseRichProgressBar(RichProgressBar):
             )
         self.every_n_batches = every_n_batches
 
-    def _due(self, batch_idx: int, total: float) -> bool:
-        # Callers check is_disabled first: a disabled bar (DDP ranks > 0) never learns which
-        # eval loader is running, so its per-loader totals must not be read.
+    def _due(self, batch_idx: int, total: Callable[[], float]) -> bool:
+        """Every n-th batch and a loader's last. The total is read only on an enabled bar: a
+        disabled one (DDP ranks > 0) never learns which eval loader runs, so has no total."""
         done = batch_idx + 1
-        return done % self.every_n_batches == 0 or done >= total
+        return self.is_enabled and (done % self.every_n_batches == 0 or done >= total())
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int,
     ) -> None:  # fmt: skip
-        if not self.is_disabled and self._due(batch_idx, self.total_train_batches):
+        if self._due(batch_idx, lambda: self.total_train_batches):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_validation_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int, dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if not self.is_disabled and self._due(batch_idx, self.total_val_batches_current_dataloader):
+        if self._due(batch_idx, lambda: self.total_val_batches_current_dataloader):
             super().on_validation_batch_end(
                 trainer, pl_module, outputs, batch, batch_idx, dataloader_idx
             )
@@ -58,18 +59,14 @@ class SparseRichProgressBar(RichProgressBar):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int, dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if not self.is_disabled and self._due(
-            batch_idx, self.total_test_batches_current_dataloader
-        ):
+        if self._due(batch_idx, lambda: self.total_test_batches_current_dataloader):
             super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     def on_predict_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
         batch_idx: int, dataloader_idx: int = 0,
     ) -> None:  # fmt: skip
-        if not self.is_disabled and self._due(
-            batch_idx, self.total_predict_batches_current_dataloader
-        ):
+        if self._due(batch_idx, lambda: self.total_predict_batches_current_dataloader):
             super().on_predict_batch_end(
                 trainer, pl_module, outputs, batch, batch_idx, dataloader_idx
             )

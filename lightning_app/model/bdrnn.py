@@ -93,7 +93,6 @@ class BDRNN(L.LightningModule):
             self.train_loss.update(losses, weight=torch.tensor(self._step_sizes).to(losses))
         self.log("train/loss", self.train_loss.compute(), prog_bar=True)
         self.train_loss.reset()
-        self._step_losses, self._step_sizes = [], []
 
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         split = EVAL_SPLITS[dataloader_idx]
