@@ -52,7 +52,6 @@ class NoiseBaseline(Analysis):
                 "q05": float(q05),
                 "q95": float(q95),
                 "permutations": len(null.distribution),
-                "exact": null.exact,
                 "with_replacement": null.with_replacement,
             }
             rows.append(
@@ -150,7 +149,5 @@ def _sizes_text(sizes: list[int] | tuple[int, ...] | np.ndarray) -> str:
 
 
 def _splits_text(null: stats.NoiseNull) -> str:
-    if null.exact:
-        return f"all {len(null.distribution)}"
     kind = "bootstrap" if null.with_replacement else "random"
     return f"{len(null.distribution)} {kind}"

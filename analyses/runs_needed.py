@@ -1,8 +1,16 @@
-"""runs-needed: how many seeds per value make an effect of this size significant."""
+"""runs-needed: how many runs per value the rule signal-effects applies needs to decide.
+
+Planned for the rule itself (``lightning_app.analysis.power``): the same type II F test against the
+same error term, at Holm's first-step level over the analysed parameters, and separately with the
+ratio rule that makes a significant effect "signal". Planned on a bias-corrected effect, because the
+observed effect of noisy group means overstates the true one; checked by running the whole rule,
+model code included, on simulated sweeps.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -13,24 +21,29 @@ from lightning_app.analysis import (
     AnalysisResult,
     Figure,
     Table,
+    factorial,
     plots,
-    stats,
+    power,
 )
+from lightning_app.analysis.factorial import ErrorTerm
 from lightning_app.runs.runset import RunSet
 
-SIMULATION_BUDGET = 10_000_000
-"""Most run values one resampling check may draw (simulated experiments x runs each)."""
-MIN_RESAMPLES = 200
-"""Fewest simulated experiments worth reporting; larger plans are left unchecked."""
+SIMULATION_BUDGET = 4_000_000
+"""Most run values one whole-rule check may simulate (simulated sweeps x runs each)."""
+MIN_SIMULATIONS = 200
+"""Fewest simulated sweeps worth reporting; larger plans are left unchecked."""
+RULE_DRAWS = 4000
+"""Simulations behind each point of the called-signal search (exact distributions, cheap)."""
 
 
 class RunsNeeded(Analysis):
-    """Runs per group for a one-way ANOVA to detect each effect, from the noise runs' std."""
+    """Runs per value for signal-effects' rule to find each effect, planned on corrected effects."""
 
     name = "runs-needed"
     order = 30
     description = (
-        "Seeds per value needed to detect each effect (statsmodels power, resampling check)."
+        "Runs per value for signal-effects' test (Holm, error term, ratio rule) to detect each "
+        "bias-corrected effect; checked by simulating the rule."
     )
 
     def __init__(
@@ -38,18 +51,24 @@ class RunsNeeded(Analysis):
         alpha: float = 0.05,
         power: float = 0.8,
         min_effect: float | None = None,
-        resamples: int = 2000,
+        resamples: int = 1000,
         max_runs: int = 100_000,
+        correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm",
+        error: ErrorTerm = "signal",
+        signal_ratio: float = 5.0,
     ) -> None:
         """
         Args:
-            alpha: Significance level of the planned test.
-            power: Wanted probability of detecting the effect.
+            alpha: Significance level of the rule (as signal-effects' alpha).
+            power: Wanted probability that the rule finds the effect.
             min_effect: Smallest effect (max - min of group means, in the metric's units, e.g.
                 0.002 for 0.2 percentage points of accuracy) to plan for, per parameter, in the
                 least favourable layout of the group means.
-            resamples: Simulated experiments per check that resample the noise runs.
-            max_runs: Largest run count per group considered; beyond it the answer is "more".
+            resamples: Simulated sweeps per whole-rule check (0: no check).
+            max_runs: Largest run count per value considered; beyond it the answer is "more".
+            correction: As signal-effects' correction; plans at Holm's first step, alpha / m.
+            error: As signal-effects' error term (signal, noise or pooled).
+            signal_ratio: As signal-effects' signal_ratio, for the count to be called signal.
         """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
@@ -59,57 +78,88 @@ class RunsNeeded(Analysis):
             raise ValueError(f"min_effect must be positive, got {min_effect}")
         if resamples < 0 or max_runs < 2:
             raise ValueError("resamples must be >= 0 and max_runs >= 2")
+        if error not in factorial.ERROR_TERMS:
+            raise ValueError(
+                f"error must be one of {', '.join(factorial.ERROR_TERMS)}, not {error}"
+            )
         self.alpha = alpha
         self.power = power
         self.min_effect = min_effect
         self.resamples = resamples
         self.max_runs = max_runs
+        self.correction = correction
+        self.error = error
+        self.signal_ratio = signal_ratio
 
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
+        model = context.model
+        error, fallback = model.error_for(self.error)
+        tests = model.tests(error)
+        sigma = float(np.sqrt(tests.mean_square_error[0]))
         noise = context.noise_at_epoch
-        sigma = float(np.std(noise, ddof=1))
-        fmt = context.metric_format
-        params: dict[str, dict[str, Any]] = {}
+        rule = power.Rule(
+            alpha=self.alpha,
+            n_tests=len(context.params),
+            correction=self.correction,
+            error=error,
+            model_df=int(model.additive.df.sum()),
+            noise_df=len(noise) - 1,
+            signal_ratio=self.signal_ratio,
+        )
+        n = model.additive.n
+        corrected: dict[str, np.ndarray] = {}
+        observed: dict[str, np.ndarray] = {}
+        for row, name in enumerate(context.params):
+            levels = factorial.level_effects(model.additive, name)[:, 0]
+            offsets = levels - levels.mean()
+            f2_seen = tests.df_num[row] * float(tests.statistic[row, 0]) / n
+            f2 = power.corrected_f2(
+                float(tests.statistic[row, 0]), int(tests.df_num[row]), tests.df_denom, n
+            )
+            observed[name] = offsets
+            corrected[name] = offsets * math.sqrt(f2 / f2_seen) if f2_seen > 0 else 0 * offsets
+        params = {
+            name: self._plan(name, observed[name], corrected[name], corrected, sigma, rule, context)
+            for name in context.params
+        }
         planned: dict[str, dict[str, Any]] = {}
+        if self.min_effect is not None:
+            for name, param in context.params.items():
+                least = power.least_favourable_offsets(self.min_effect, param.k)
+                planned[name] = self._plan(
+                    f"min:{name}", least, least, {**corrected, name: least}, sigma, rule, context
+                )
         curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         needed: dict[str, int | None] = {}
         checks: dict[str, tuple[int, float]] = {}
-        for name, param in context.params.items():
-            means = stats.group_means(context.signal_at_epoch, param.codes, param.k)
-            offsets = means - means.mean()
-            params[name] = self._plan(
-                name, float(means.max() - means.min()), offsets, noise, sigma, context
-            )
-            if self.min_effect is not None:
-                planned[name] = self._plan(
-                    f"min:{name}",
-                    self.min_effect,
-                    stats.least_favourable_offsets(self.min_effect, param.k),
-                    noise,
-                    sigma,
-                    context,
-                )
         for label, plans in (("", params), (" (min effect)", planned)):
             for name, plan in plans.items():
                 key = name + label
                 needed[key] = plan["runs_per_group"]
-                if plan["cohens_f"] > 0:
-                    curves[key] = _curve(
-                        plan["cohens_f"],
-                        plan["k_groups"],
-                        self.alpha,
-                        plan["runs_per_group"],
-                        self.max_runs,
-                    )
+                if plan["cohens_f_corrected"] > 0:
+                    curves[key] = _curve(plan, rule, self.max_runs)
                 if plan["simulated_power"] is not None:
                     checks[key] = (plan["runs_per_group"], plan["simulated_power"])
+        rule_text = f"type II F test in the additive model against {error} error, " + (
+            "no correction"
+            if self.correction == "none"
+            else f"{self.correction} over {rule.n_tests} parameter(s) (planned at alpha / "
+            f"{rule.n_tests} = {rule.alpha_per_test:.3g})"
+        )
         summary: dict[str, Any] = {
             "epoch": context.epoch,
             "alpha": self.alpha,
             "power": self.power,
-            "noise_std": sigma,
+            "rule": rule_text,
+            "error": error,
+            "error_sd": sigma,
+            "correction": self.correction,
+            "n_tests": rule.n_tests,
+            "alpha_per_test": rule.alpha_per_test,
+            "signal_ratio": self.signal_ratio,
+            "noise_std": float(np.std(noise, ddof=1)),
             "noise_runs": len(noise),
-            "test": "one-way ANOVA F-test, balanced groups",
+            "effect_correction": "unbiased noncentrality of the observed F (truncated at 0)",
             "params": params,
             "min_effect": (
                 {"effect": self.min_effect, "params": planned} if self.min_effect else None
@@ -118,32 +168,42 @@ class RunsNeeded(Analysis):
         rows = [_row(name, plan, "observed") for name, plan in params.items()] + [
             _row(name, plan, "min effect") for name, plan in planned.items()
         ]
-        findings = [self._finding(n, p, context, "its observed effect") for n, p in params.items()]
+        findings = [self._finding(n, p, context, "its effect") for n, p in params.items()]
         findings += [self._finding(n, p, context, "the minimum effect") for n, p in planned.items()]
-        notes = [
-            "Observed effects are maxima over the values of each parameter and so are biased "
-            "upward; plan with --runs-needed.min_effect for a conservative count."
-        ]
-        if len(noise) < 30:
+        notes = [] if fallback is None else [fallback]
+        notes.append(
+            "Counts are planned on bias-corrected effects (the observed effect is the range of "
+            "noisy group means and overstates the true one) for the rule signal-effects applies: "
+            f"{rule_text}; 'to be called signal' adds its ratio rule (effect >= "
+            f"{self.signal_ratio:g} x noise effect)."
+        )
+        if len(noise) < 30 and error != "signal":
             notes.append(
-                f"The noise std comes from {len(noise)} runs; with so few the run counts are "
-                f"uncertain by tens of percent."
+                f"The error sd comes partly from {len(noise)} noise runs; with so few the run "
+                f"counts are uncertain by tens of percent."
             )
         figures = []
         if curves:
             figures.append(
                 Figure(
                     "power",
-                    f"Power to detect each effect against runs per group (alpha={self.alpha}); "
-                    f"dashed: target power {self.power}; dots: resampling check.",
+                    f"Power of signal-effects' test against runs per value ({rule_text}); dashed: "
+                    f"target power {self.power}; dots: the whole rule simulated.",
                     plots.power_curves(curves, needed, power=self.power, simulated=checks),
                 )
             )
+        fmt = context.metric_format
         table = Table(
-            f"Runs per group for power {self.power} at alpha {self.alpha} "
-            f"(noise std {context.fmt(sigma)})",
+            f"Runs per value for power {self.power} at alpha {self.alpha} "
+            f"({error} error sd {context.fmt(sigma)})",
             pd.DataFrame(rows),
-            {"effect": fmt, "Cohen's f": ".3f", "power": ".3f", "simulated power": ".3f"},
+            {
+                "effect": fmt,
+                "corrected": fmt,
+                "Cohen's f": ".3f",
+                "simulated": ".2f",
+                "simulated (signal)": ".2f",
+            },
         )
         unchecked = [
             n
@@ -152,61 +212,103 @@ class RunsNeeded(Analysis):
         ]
         if unchecked and self.resamples > 0:
             notes.append(
-                f"Not checked by resampling (the plan needs too many runs to simulate "
-                f"{MIN_RESAMPLES}+ experiments): {', '.join(unchecked)}."
+                f"Not checked by simulation (the plan needs too many runs to simulate "
+                f"{MIN_SIMULATIONS}+ sweeps): {', '.join(unchecked)}."
             )
         return AnalysisResult(summary, findings, [table], figures, notes)
 
     def _plan(
         self,
         key: str,
-        effect: float,
+        observed: np.ndarray,
         offsets: np.ndarray,
-        noise: np.ndarray,
+        levels: dict[str, np.ndarray],
         sigma: float,
+        rule: power.Rule,
         context: AnalysisContext,
     ) -> dict[str, Any]:
         k = len(offsets)
-        f = stats.cohens_f(offsets, sigma)
-        n = stats.runs_per_group(f, k, self.alpha, self.power, self.max_runs)
-        simulated = None
-        # The check resamples n * k runs per simulated experiment; keep it to a few seconds.
-        resamples = 0 if n is None else min(self.resamples, SIMULATION_BUDGET // (n * k))
-        if n is not None and resamples >= min(self.resamples, MIN_RESAMPLES) > 0:
-            simulated = stats.simulated_anova_power(
-                noise, offsets, n, self.alpha, resamples, context.rng(f"power:{key}")
+        f2 = float(np.mean(offsets**2)) / sigma**2
+        noise = context.noise_at_epoch
+        noise_sd = float(np.std(noise, ddof=1))
+        n = None
+        if f2 > 0:
+            n = power.smallest_runs(
+                lambda r: float(power.f_test_power(f2, k, r, rule)), self.power, self.max_runs
             )
+        draws = power.RuleDraws.make(k, RULE_DRAWS, context.rng(f"rule:{key}"))
+        n_signal = None
+        if f2 > 0:
+            n_signal = power.smallest_runs(
+                lambda r: power.rule_power(offsets, sigma, noise_sd, r, rule, draws)[1],
+                self.power,
+                self.max_runs,
+            )
+        simulated = simulated_signal = None
+        sims = 0
+        name = key.removeprefix("min:")
+        if self.resamples > 0:
+            for runs, slot in ((n, "significant"), (n_signal, "called_signal")):
+                if runs is None:
+                    continue
+                budget = min(self.resamples, SIMULATION_BUDGET // (runs * k))
+                if budget < min(self.resamples, MIN_SIMULATIONS):
+                    continue
+                result = power.simulate_rule(
+                    levels, name, runs, sigma, noise, rule, budget, context.rng(f"sim:{key}:{slot}")
+                )
+                sims = max(sims, budget)
+                if slot == "significant":
+                    simulated = result.significant
+                else:
+                    simulated_signal = result.called_signal
         return {
-            "effect": effect,
-            "cohens_f": f,
+            "effect": float(np.ptp(observed)),
+            "effect_corrected": float(np.ptp(offsets)),
+            "cohens_f": float(np.sqrt(np.mean(observed**2))) / sigma,
+            "cohens_f_corrected": math.sqrt(f2),
             "k_groups": k,
             "runs_per_group": n,
             "total_runs": None if n is None else n * k,
+            "runs_per_group_signal": n_signal,
             "alpha": self.alpha,
+            "alpha_per_test": rule.alpha_per_test,
             "power": self.power,
-            "achieved_power": None if n is None else float(stats.anova_power(f, n, k, self.alpha)),
+            "achieved_power": None if n is None else float(power.f_test_power(f2, k, n, rule)),
             "simulated_power": simulated,
-            "resamples": resamples if simulated is not None else 0,
+            "simulated_power_signal": simulated_signal,
+            "simulations": sims,
         }
 
     def _finding(self, name: str, plan: dict[str, Any], context: AnalysisContext, what: str) -> str:
-        n = plan["runs_per_group"]
+        n, n_signal = plan["runs_per_group"], plan["runs_per_group_signal"]
+        size = (
+            f"{what} of {context.fmt(plan['effect'])} ({context.fmt(plan['effect_corrected'])} "
+            f"after bias correction, Cohen's f = {plan['cohens_f_corrected']:.2f})"
+        )
         if n is None:
+            if plan["cohens_f_corrected"] == 0:
+                return (
+                    f"{name}: {size} is no larger than noise alone would make it; no run count "
+                    f"can be planned for it."
+                )
             return (
-                f"{name}: {what} of {context.fmt(plan['effect'])} cannot be detected with up to "
-                f"{self.max_runs} runs per value at power {self.power}: it is lost in the noise."
+                f"{name}: {size} cannot be detected with up to {self.max_runs} runs per value "
+                f"at power {self.power}: it is lost in the noise."
             )
         check = ""
         if plan["simulated_power"] is not None:
-            check = (
-                f"; resampling the noise runs gives power {plan['simulated_power']:.2f} "
-                f"over {plan['resamples']} simulated experiments"
-            )
+            check = f" (the simulated rule finds it in {plan['simulated_power']:.0%} of sweeps)"
+        signal = (
+            f"; to be called signal (>= {self.signal_ratio:g}x its noise effect) it takes "
+            f"{n_signal} per value"
+            if n_signal is not None
+            else f"; it is never called signal within {self.max_runs} runs per value"
+        )
         return (
-            f"{name}: detecting {what} of {context.fmt(plan['effect'])} across "
-            f"{plan['k_groups']} values (Cohen's f = {plan['cohens_f']:.2f}) at alpha "
-            f"{self.alpha} with power {self.power} takes {n} runs per value, {n * plan['k_groups']}"
-            f" in all{check}."
+            f"{name}: for signal-effects' test to find {size} across {plan['k_groups']} values "
+            f"with power {self.power} takes {n} runs per value, {n * plan['k_groups']} in all"
+            f"{check}{signal}."
         )
 
 
@@ -215,17 +317,19 @@ def _row(name: str, plan: dict[str, Any], kind: str) -> dict[str, Any]:
         "parameter": name,
         "for": kind,
         "effect": plan["effect"],
+        "corrected": plan["effect_corrected"],
         "values": plan["k_groups"],
-        "Cohen's f": plan["cohens_f"],
+        "Cohen's f": plan["cohens_f_corrected"],
         "runs per value": plan["runs_per_group"],
-        "power": plan["achieved_power"],
-        "simulated power": plan["simulated_power"],
+        "simulated": plan["simulated_power"],
+        "to be called signal": plan["runs_per_group_signal"],
+        "simulated (signal)": plan["simulated_power_signal"],
     }
 
 
-def _curve(
-    f: float, k: int, alpha: float, needed: int | None, max_runs: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _curve(plan: dict[str, Any], rule: power.Rule, max_runs: int) -> tuple[np.ndarray, np.ndarray]:
+    needed = plan["runs_per_group"]
     top = min(max_runs, max(20, 4 * needed)) if needed is not None else max_runs
     n = np.unique(np.geomspace(2, top, 60).round().astype(int))
-    return n, stats.anova_power(f, n, k, alpha)
+    f2 = plan["cohens_f_corrected"] ** 2
+    return n, power.f_test_power(f2, plan["k_groups"], n, rule)

@@ -1,4 +1,12 @@
-"""signal-effects: each parameter's group-mean effect, measured against the noise effect."""
+"""signal-effects: each parameter's effect, described against the noise effect, tested calibrated.
+
+The description is the study's: a parameter's group-mean effect (max - min of the mean metric of
+its values), its noise effect (the same statistic on the noise runs split at random into groups of
+the same sizes) and their ratio. The p-value is not read from those splits (that would ignore the
+noise runs' own sampling error and is anti-conservative): it comes from the type II F test of an
+additive model of the signal runs over every analysed parameter (``factorial``), against the error
+term ``error`` names. ``docs/validation.md`` shows the test's false-positive rate by simulation.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from lightning_app.analysis import (
     Analysis,
@@ -14,14 +21,23 @@ from lightning_app.analysis import (
     AnalysisResult,
     Figure,
     Table,
+    factorial,
     plots,
+    power,
     stats,
 )
+from lightning_app.analysis.factorial import ErrorTerm, FTests
 from lightning_app.analysis.formatting import format_ratio, p_text
 from lightning_app.analysis.parameters import Parameter
 from lightning_app.runs.runset import RunSet
 
 Verdict = Literal["signal", "weak", "noise"]
+
+ERROR_WORDS = {
+    "signal": "the signal runs' residuals around the additive model",
+    "noise": "the noise runs' variance",
+    "pooled": "the signal residuals and the noise runs pooled",
+}
 
 
 def verdict(p_adjusted: float, ratio: float | None, alpha: float, signal_ratio: float) -> Verdict:
@@ -40,13 +56,13 @@ def verdict(p_adjusted: float, ratio: float | None, alpha: float, signal_ratio: 
 
 
 class SignalEffects(Analysis):
-    """Group-mean effect per parameter vs the noise null, classical tests, corrected verdicts."""
+    """Group-mean effect per parameter vs its noise effect; calibrated F tests; verdicts."""
 
     name = "signal-effects"
     order = 20
     description = (
-        "Each parameter's effect (max - min of group means) vs its noise effect: ratio, p-value, "
-        "verdict."
+        "Each parameter's effect vs its noise effect, with a calibrated test (additive model, "
+        "type II F) and verdicts."
     )
 
     def __init__(
@@ -54,7 +70,7 @@ class SignalEffects(Analysis):
         alpha: float = 0.05,
         signal_ratio: float = 5.0,
         correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm",
-        classical_test: Literal["anova", "kruskal"] = "anova",
+        error: ErrorTerm = "signal",
     ) -> None:
         """
         Args:
@@ -63,40 +79,69 @@ class SignalEffects(Analysis):
                 "signal"; a smaller significant one is "weak"; a non-significant one is "noise".
             correction: Multiple-testing correction across parameters (statsmodels multipletests:
                 holm controls the family-wise error; fdr_bh the false discovery rate).
-            classical_test: Test within the signal runs reported beside the permutation test:
-                one-way ANOVA (effect size omega squared) or Kruskal-Wallis (epsilon squared).
+            error: Error term of the F tests. signal (default): the signal runs' residuals
+                around the additive model, calibrated whatever seed noise is at the noise
+                sweep's configuration (falls back to noise when no residual df is left). noise:
+                the noise runs' variance (N - 1 df). pooled: both. noise and pooled assume seed
+                noise is the same at every configuration; the report checks it.
         """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
         if signal_ratio < 1:
             raise ValueError(f"signal_ratio must be at least 1, got {signal_ratio}")
+        if error not in factorial.ERROR_TERMS:
+            raise ValueError(
+                f"error must be one of {', '.join(factorial.ERROR_TERMS)}, not {error}"
+            )
         self.alpha = alpha
         self.signal_ratio = signal_ratio
         self.correction = correction
-        self.classical_test = classical_test
+        self.error = error
 
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
         i = context.epoch_index
         fmt = context.metric_format
+        model = context.model
+        error, fallback = model.error_for(self.error)
+        tests = model.tests(error)
+        names = list(context.params)
+        adjusted = power.adjust_columns(tests.pvalue, self.correction, self.alpha)[:, 0]
         results: dict[str, dict[str, Any]] = {}
-        for name, param in context.params.items():
-            results[name] = self._one(param, context, i)
-        names = list(results)
-        self._correct(results, names, "p_value", "p_adjusted")
-        classical_names = [n for n in names if results[n]["classical"] is not None]
-        if classical_names:
-            sub = {n: results[n]["classical"] for n in classical_names}
-            self._correct(sub, classical_names, "p_value", "p_adjusted")
+        for row, name in enumerate(names):
+            results[name] = self._one(context.params[name], context, i, tests, row)
+            results[name]["p_adjusted"] = float(adjusted[row])
         for res in results.values():
-            res["verdict"] = verdict(res["p_adjusted"], res["ratio"], self.alpha, self.signal_ratio)
+            res["verdict"] = verdict(
+                res["p_adjusted"], res["adjusted_ratio"], self.alpha, self.signal_ratio
+            )
 
-        notes = []
-        min_p = 1 / (context.permutations + 1)
-        if self.correction != "none" and min_p * len(names) >= self.alpha:
-            notes.append(
-                f"With {context.permutations} permutations the smallest permutation p-value is "
-                f"{min_p:.3g}; after correcting for {len(names)} parameters nothing can reach "
-                f"alpha={self.alpha}. Use more --permutations."
+        notes = [] if fallback is None else [fallback]
+        findings = [self._finding(n, results[n], context) for n in names]
+        check = model.variance
+        check_summary = None
+        if check is not None:
+            check_summary = {
+                "source": check.source,
+                "signal_sd": check.signal_sd,
+                "signal_df": check.signal_df,
+                "noise_sd": check.noise_sd,
+                "noise_df": check.noise_df,
+                "variance_ratio": check.ratio,
+                "p_value": check.pvalue,
+            }
+            findings.append(_variance_finding(check, error, context, self.alpha))
+        interactions = self._interactions(model, error)
+        significant = [r for r in interactions if r["p_adjusted"] < self.alpha]
+        if significant:
+            findings.append(
+                "Interactions: "
+                + "; ".join(
+                    f"{r['term']} F({r['df_num']}, {r['df_denom']}) = {r['f_statistic']:.3g}, "
+                    f"adjusted {p_text(r['p_adjusted'])}"
+                    for r in significant
+                )
+                + ". The effect of one of these parameters depends on the other's value; the "
+                "main effects above average over it."
             )
         summary = {
             "epoch": context.epoch,
@@ -104,43 +149,54 @@ class SignalEffects(Analysis):
             "alpha": self.alpha,
             "signal_ratio": self.signal_ratio,
             "correction": self.correction,
-            "classical_test": self.classical_test,
+            "test": "type II F test of each parameter in an additive model of the signal runs",
+            "error": error,
+            "error_requested": self.error,
+            "error_df": tests.df_denom,
+            "error_sd": float(np.sqrt(tests.mean_square_error[0])),
+            "signal_runs": model.additive.n,
+            "configurations": model.configurations,
+            "variance_check": check_summary,
+            "interactions": interactions,
             "params": {
                 n: {k: v for k, v in r.items() if not k.startswith("_")} for n, r in results.items()
             },
         }
-        findings = [self._finding(n, results[n], context) for n in names]
+        orthogonal = all(
+            abs(r["adjusted_effect"] - r["effect"]) <= 1e-9 * max(1.0, abs(r["effect"]))
+            for r in results.values()
+        )
+        effect_columns = ["effect", "adj. effect"] if not orthogonal else ["effect"]
         table = Table(
-            f"Signal effect vs noise effect at epoch {context.epoch}",
+            f"Signal effect vs noise effect at epoch {context.epoch}; F tests against "
+            f"{ERROR_WORDS[error]} ({tests.df_denom} df)",
             pd.DataFrame(
                 [
                     {
                         "parameter": n,
                         "values": context.params[n].k,
                         "effect": r["effect"],
+                        **({"adj. effect": r["adjusted_effect"]} if not orthogonal else {}),
                         "noise effect": r["noise_effect"],
-                        "ratio": r["ratio"],
+                        "ratio": r["adjusted_ratio"],
+                        "F": r["f_statistic"],
+                        "df": r["df_num"],
                         "p": r["p_value"],
                         "p adj.": r["p_adjusted"],
-                        _classical_column(self.classical_test): (r["classical"] or {}).get(
-                            "p_adjusted"
-                        ),
-                        _effect_size_name(self.classical_test): (r["classical"] or {}).get(
-                            "effect_size"
-                        ),
+                        "ω²p": r["partial_omega_squared"],
                         "verdict": r["verdict"],
                     }
                     for n, r in results.items()
                 ]
             ),
             {
-                "effect": fmt,
+                **dict.fromkeys(effect_columns, fmt),
                 "noise effect": fmt,
                 "ratio": "x",
+                "F": ".3g",
                 "p": "p",
                 "p adj.": "p",
-                _classical_column(self.classical_test): "p",
-                _effect_size_name(self.classical_test): ".3f",
+                "ω²p": ".3f",
             },
         )
         means_rows = [
@@ -150,95 +206,111 @@ class SignalEffects(Analysis):
                 context.params[n].labels, context.params[n].sizes, r["_means"][:, i], strict=True
             )
         ]
-        tables = [
-            table,
+        tables = [table]
+        if interactions:
+            tables.append(
+                Table(
+                    f"Two-way interactions at epoch {context.epoch} (type II, main effects and all "
+                    f"two-way terms in the model)",
+                    pd.DataFrame(
+                        [
+                            {
+                                "interaction": r["term"],
+                                "df": r["df_num"],
+                                "F": r["f_statistic"],
+                                "p": r["p_value"],
+                                "p adj.": r["p_adjusted"],
+                                "ω²p": r["partial_omega_squared"],
+                            }
+                            for r in interactions
+                        ]
+                    ),
+                    {"F": ".3g", "p": "p", "p adj.": "p", "ω²p": ".3f"},
+                )
+            )
+        tables.append(
             Table(
                 f"Group means at epoch {context.epoch}",
                 pd.DataFrame(means_rows),
                 {"mean": fmt},
                 terminal=False,
-            ),
-        ]
+            )
+        )
         return AnalysisResult(summary, findings, tables, self._figures(results, context), notes)
 
     # -- per parameter --------------------------------------------------------------------
-    def _one(self, param: Parameter, context: AnalysisContext, i: int) -> dict[str, Any]:
+    def _one(
+        self, param: Parameter, context: AnalysisContext, i: int, tests: FTests, row: int
+    ) -> dict[str, Any]:
         means = stats.group_means(context.signal, param.codes, param.k)
         effect_curve = means.max(axis=0) - means.min(axis=0)
         effect = float(effect_curve[i])
+        adjusted_effect = float(np.ptp(factorial.level_effects(context.model.additive, param.name)))
         null = context.noise_null(param.name)
         noise_effect = null.median
-        ratio = effect / noise_effect if noise_effect > 0 else None
-        classical = None
-        if param.sizes.min() >= 2:
-            tests = stats.oneway_tests(context.signal_at_epoch, param.codes, param.k)
-            if self.classical_test == "anova":
-                classical = {
-                    "test": "anova",
-                    "statistic": tests.f_statistic,
-                    "p_value": tests.anova_p,
-                    "effect_size": tests.omega_squared,
-                    "effect_size_name": "omega_squared",
-                }
-            else:
-                classical = {
-                    "test": "kruskal",
-                    "statistic": tests.h_statistic,
-                    "p_value": tests.kruskal_p,
-                    "effect_size": tests.epsilon_squared,
-                    "effect_size_name": "epsilon_squared",
-                }
         labels = param.labels
         at_epoch = means[:, i]
         return {
             "effect": effect,
+            "adjusted_effect": adjusted_effect,
             "noise_effect": noise_effect,
-            "ratio": ratio,
-            "p_value": null.p_value(effect),
+            "ratio": effect / noise_effect if noise_effect > 0 else None,
+            "adjusted_ratio": adjusted_effect / noise_effect if noise_effect > 0 else None,
+            "p_value": float(tests.pvalue[row, 0]),
+            "f_statistic": float(tests.statistic[row, 0]),
+            "df_num": int(tests.df_num[row]),
+            "df_denom": int(tests.df_denom),
+            "partial_omega_squared": float(tests.partial_omega_squared[row, 0]),
             "best_value": labels[int(np.argmax(at_epoch))],
             "worst_value": labels[int(np.argmin(at_epoch))],
             "means": dict(zip(labels, at_epoch.tolist(), strict=True)),
             "runs_per_value": dict(zip(labels, param.sizes.tolist(), strict=True)),
             "effect_per_epoch": effect_curve.tolist(),
             "group_means": {lab: means[j].tolist() for j, lab in enumerate(labels)},
-            "classical": classical,
             "_means": means,
         }
 
-    def _correct(
-        self, results: dict[str, dict[str, Any]], names: list[str], key: str, out: str
-    ) -> None:
-        pvals = np.array([results[n][key] for n in names], dtype=float)
-        if self.correction == "none":
-            adjusted = pvals
-        else:
-            adjusted = multipletests(pvals, alpha=self.alpha, method=self.correction)[1]
-        for n, p in zip(names, adjusted, strict=True):
-            results[n][out] = float(p)
+    def _interactions(self, model: factorial.SignalModel, error: ErrorTerm) -> list[dict[str, Any]]:
+        tests = model.interaction_tests(error)
+        if tests is None:
+            return []
+        rows = [j for j, term in enumerate(tests.terms) if ":" in term and tests.df_num[j] > 0]
+        if not rows:
+            return []
+        p = tests.pvalue[rows, :]
+        adjusted = power.adjust_columns(p, self.correction, self.alpha)[:, 0]
+        return [
+            {
+                "term": tests.terms[j],
+                "df_num": int(tests.df_num[j]),
+                "df_denom": int(tests.df_denom),
+                "f_statistic": float(tests.statistic[j, 0]),
+                "p_value": float(tests.pvalue[j, 0]),
+                "p_adjusted": float(adj),
+                "partial_omega_squared": float(tests.partial_omega_squared[j, 0]),
+            }
+            for j, adj in zip(rows, adjusted, strict=True)
+        ]
 
     def _finding(self, name: str, r: dict[str, Any], context: AnalysisContext) -> str:
-        ratio = format_ratio(r["ratio"]) if r["ratio"] is not None else "infinitely many times"
+        ratio = r["adjusted_ratio"]
+        times = format_ratio(ratio) if ratio is not None else "infinitely many times"
         correction = (
             ""
             if self.correction == "none"
             else f", {self.correction}-adjusted {p_text(r['p_adjusted'])}"
         )
-        classical = ""
-        if r["classical"] is not None:
-            c = r["classical"]
-            label = "ANOVA F" if c["test"] == "anova" else "Kruskal-Wallis H"
-            symbol = "ω²" if c["test"] == "anova" else "ε²"
-            classical = (
-                f"; within the signal runs {label} = {c['statistic']:.3g}, "
-                f"{p_text(c['p_value'])}, {symbol} = {c['effect_size']:.3f}"
-            )
+        adjusted = ""
+        if abs(r["adjusted_effect"] - r["effect"]) > 1e-12 * max(1.0, abs(r["effect"])):
+            adjusted = f"; {context.fmt(r['adjusted_effect'])} adjusted for the other parameters"
         return (
             f"{name}: {r['verdict']}. At epoch {context.epoch} the group means differ by "
             f"{context.fmt(r['effect'])} (best {r['best_value']}: "
             f"{context.fmt(r['means'][r['best_value']])}, worst {r['worst_value']}: "
-            f"{context.fmt(r['means'][r['worst_value']])}), {ratio} the noise effect of "
-            f"{context.fmt(r['noise_effect'])} (permutation {p_text(r['p_value'])}"
-            f"{correction}){classical}."
+            f"{context.fmt(r['means'][r['worst_value']])}{adjusted}), {times} the noise effect "
+            f"of {context.fmt(r['noise_effect'])}; F({r['df_num']}, {r['df_denom']}) = "
+            f"{r['f_statistic']:.3g}, {p_text(r['p_value'])}{correction}, partial ω² = "
+            f"{r['partial_omega_squared']:.2f}."
         )
 
     # -- figures --------------------------------------------------------------------------
@@ -325,12 +397,43 @@ def _random_split(
     return (stats.group_means(values, codes, param.k), *_group_extremes(values, codes, param.k))
 
 
-def _classical_column(test: str) -> str:
-    return ("ANOVA" if test == "anova" else "Kruskal") + " p adj."
-
-
-def _effect_size_name(test: str) -> str:
-    return "ω²" if test == "anova" else "ε²"
+def _variance_finding(
+    check: factorial.VarianceCheck, error: ErrorTerm, context: AnalysisContext, alpha: float
+) -> str:
+    """The assumption check in words: is seed noise in the signal runs the noise runs' size?"""
+    where = (
+        "between runs of the same configuration"
+        if check.source == "replicates"
+        else "around the additive model"
+    )
+    numbers = (
+        f"sd {context.fmt(check.signal_sd)} {where} against {context.fmt(check.noise_sd)} in the "
+        f"noise runs (variance ratio {check.ratio:.2f}, F({check.signal_df}, {check.noise_df}), "
+        f"two-sided {p_text(check.pvalue)})"
+    )
+    if check.pvalue >= alpha:
+        return f"Seed noise check: the signal runs vary as much as the noise runs: {numbers}."
+    if check.ratio > 1:
+        cause = (
+            "seed noise is larger at other configurations than at the noise sweep's"
+            if check.source == "replicates"
+            else "seed noise is larger at other configurations than at the noise sweep's, or the "
+            "parameters interact"
+        )
+        use = (
+            "The F tests use the signal residuals, which already hold it."
+            if error == "signal"
+            else f"The F tests use {ERROR_WORDS[error]} and are too liberal here; use "
+            f"--signal-effects.error signal."
+        )
+        return (
+            f"Seed noise check: the signal runs vary more than the noise runs: {numbers}. The "
+            f"noise runs understate the noise: {cause}. {use}"
+        )
+    return (
+        f"Seed noise check: the signal runs vary less than the noise runs: {numbers}; tests "
+        f"against the noise runs' variance are conservative here."
+    )
 
 
 def _slug(name: str) -> str:

@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from lightning_app.analysis import stats
+from lightning_app.analysis import factorial, stats
 from lightning_app.analysis.formatting import format_value, metric_format
 from lightning_app.analysis.parameters import (
     Parameter,
@@ -25,6 +25,9 @@ from lightning_app.analysis.parameters import (
 )
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import MetricMatrix, RunSet, SkippedRun
+
+MIN_NOISE_RUNS = 3
+"""Fewest noise runs with which a variance (2 df) and its check mean anything."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class AnalysisContext:
     excluded: list[SkippedRun] = field(default_factory=list)
     """Runs of the two groups left out, with the reason."""
     _nulls: dict[str, stats.NoiseNull] = field(default_factory=dict, repr=False)
+    _model: factorial.SignalModel | None = field(default=None, repr=False)
 
     @property
     def epoch_index(self) -> int:
@@ -102,6 +106,20 @@ class AnalysisContext:
                 self.noise_at_epoch, sizes, self.permutations, self.rng(f"noise-null:{param}")
             )
         return self._nulls[param]
+
+    @property
+    def model(self) -> factorial.SignalModel:
+        """The signal runs' additive model over all parameters at the analysed epoch (cached).
+
+        signal-effects tests with it and runs-needed plans for the same test, so both read one fit.
+        """
+        if self._model is None:
+            self._model = factorial.signal_model(
+                self.signal_at_epoch,
+                {name: p.codes for name, p in self.params.items()},
+                self.noise_at_epoch,
+            )
+        return self._model
 
 
 def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, RunSet]:
@@ -146,10 +164,11 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
         raise UserError(
             f"no noise runs: none of the runs in group {selection.noise!r} logged {metric!r}"
         )
-    if len(noise_ids) < 2:
+    if len(noise_ids) < MIN_NOISE_RUNS:
         raise UserError(
-            f"only one noise run in group {selection.noise!r} has {metric!r}: a noise baseline "
-            f"needs at least two runs of the same config with different seeds (the study used 210)"
+            f"only {len(noise_ids)} noise run(s) in group {selection.noise!r} have {metric!r}: "
+            f"a noise baseline needs at least {MIN_NOISE_RUNS} runs of the same config with "
+            f"different seeds (the study used 210)"
         )
     if len(signal_ids) < 2:
         raise UserError(
@@ -190,18 +209,13 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
                 f"(e.g. --params model.hidden_size)"
             )
     notes.extend(balance_notes(params))
+    _refuse_confounded(params)
     for param in params:
-        sizes = param.sizes
-        if sizes.min() < 2:
+        if int(param.sizes.sum()) > len(noise_ids):
             notes.append(
-                f"{param.name}: some values have a single signal run; its effect is still tested "
-                f"against noise runs split into the same group sizes, but the classical tests "
-                f"(which need a within-group variance) are not applicable."
-            )
-        if int(sizes.sum()) > len(noise_ids):
-            notes.append(
-                f"{param.name}: its groups hold {int(sizes.sum())} signal runs but there are only "
-                f"{len(noise_ids)} noise runs, so the noise null draws noise runs with replacement."
+                f"{param.name}: its groups hold {int(param.sizes.sum())} signal runs but there are "
+                f"only {len(noise_ids)} noise runs, so its noise effect draws noise runs with "
+                f"replacement."
             )
     noise_config = noise_runs.config.loc[noise_ids]
     for param in params:
@@ -243,6 +257,19 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
         excluded=excluded,
     )
     return context, runs.subset(noise_ids + signal_ids)
+
+
+def _refuse_confounded(params: Sequence[Parameter]) -> None:
+    """A parameter the design cannot separate from others gets no number, only this error."""
+    n = len(params[0].codes)
+    groups = factorial.confounded(factorial.main_terms({p.name: p.codes for p in params}), n)
+    if groups:
+        which = "; ".join(" and ".join(g) for g in groups)
+        raise UserError(
+            f"confounded parameters: {which} - in the signal runs the values of one determine "
+            f"(part of) the other's, so their effects cannot be told apart; analyse them "
+            f"separately with --params, or run the missing combinations"
+        )
 
 
 def _on_epochs(matrix: MetricMatrix, keep: np.ndarray, epochs: np.ndarray) -> np.ndarray:

@@ -3,7 +3,10 @@
 By default a parameter is a config key that every signal run has, that takes at least two values,
 and whose every value is shared by at least two runs. Keys that differ for every run (paths, run
 names, ids) fail the last rule; keys that split the runs exactly like another key (a directory
-named after the hidden size) are reported as aliases of it instead of counted twice.
+named after the hidden size) are reported as aliases of it instead of counted twice. Seed keys
+(``seed_everything``, ``model.init_seed``, ``data.shuffle_seed``, any key whose last part names a
+seed) are never parameters: runs that differ only in their seed are replicates of one
+configuration, and their spread is seed noise measured there.
 """
 
 from __future__ import annotations
@@ -57,23 +60,44 @@ def value_label(value: Any) -> str:
     return str(value)
 
 
+def is_seed_key(key: str) -> bool:
+    """True for a key that sets a random seed: its last dotted part contains ``seed``."""
+    return "seed" in key.rsplit(".", 1)[-1].lower()
+
+
 def detect_parameters(config: pd.DataFrame) -> tuple[list[Parameter], list[str]]:
-    """Parameters of the signal runs' ``config`` frame, and notes on keys set aside as aliases."""
+    """Parameters of the signal runs' ``config`` frame, and notes on keys set aside."""
     candidates: list[Parameter] = []
+    seeds: list[str] = []
     for key in config.columns:
         column = config[key]
         if column.map(_is_missing).any():
             continue
+        if is_seed_key(str(key)):
+            if column.map(_hashable).nunique() > 1:
+                seeds.append(str(key))
+            continue
         param = _as_parameter(str(key), column)
         if param.k >= 2 and param.sizes.min() >= 2:
             candidates.append(param)
-    return _drop_aliases(candidates)
+    params, notes = _drop_aliases(candidates)
+    if seeds:
+        notes.append(
+            f"{', '.join(seeds)} vary across the signal runs: seeds are replicates, not "
+            f"parameters, so runs that differ only in them are repeats of one configuration."
+        )
+    return params, notes
 
 
 def explicit_parameters(config: pd.DataFrame, names: Sequence[str]) -> list[Parameter]:
     """The named parameters, or a :class:`UserError` saying why one cannot be analysed."""
     params = []
     for name in names:
+        if is_seed_key(name):
+            raise UserError(
+                f"--params: {name!r} is a seed; seeds are replicates, not parameters (the noise "
+                f"runs measure what changing the seed does)"
+            )
         if name not in config.columns:
             close = difflib.get_close_matches(name, [str(c) for c in config.columns], n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

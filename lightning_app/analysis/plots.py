@@ -223,9 +223,10 @@ def power_curves(
             ax.plot(*simulated[label], "o", color=color, ms=5, mec="black")
     ax.axhline(power, color="black", lw=0.8, ls="--")
     ax.set_xscale("log")
-    ax.set(xlabel="runs (seeds) per group", ylabel="power", ylim=(0, 1.02))
+    ax.set(xlabel="runs (seeds) per value", ylabel="power", ylim=(0, 1.02))
     ax.set_title(
-        "Power of the one-way ANOVA; dots: check by resampling noise runs", fontsize="small"
+        "Power of the F test at the corrected alpha; dots: the whole rule simulated",
+        fontsize="small",
     )
     ax.legend(fontsize="x-small", loc="lower right")
     return fig
