@@ -205,8 +205,7 @@ def simulate_rule(
     """Run the whole rule on simulated sweeps: model, error term, correction and ratio rule.
 
     ``levels[name]`` holds each parameter's true level offsets. The target gets
-    ``runs_per_value`` runs per value; every other parameter is crossed with it in random
-    balanced order. Signal errors are the noise runs' own centred values rescaled to ``sigma``
+    ``runs_per_value`` runs per value; the other parameters are crossed with it. Signal errors are the noise runs' own centred values rescaled to ``sigma``
     (real seed noise keeps its shape); each simulated sweep also draws fresh noise runs from them,
     so error terms that use the noise runs vary as they would.
     """
@@ -215,9 +214,14 @@ def simulate_rule(
     k = len(levels[target])
     n = runs_per_value * k
     codes = {target: np.repeat(np.arange(k), runs_per_value)}
-    for name, offsets in levels.items():
-        if name != target:
-            codes[name] = rng.permutation(np.arange(n) % len(offsets))
+    others = [name for name in levels if name != target]
+    # Every value of the target gets the same mix of the others' values (their grid, in order,
+    # as far as r runs reach): the target is orthogonal to them, as the plan assumes.
+    if others:
+        grid = np.indices([len(levels[name]) for name in others]).reshape(len(others), -1).T
+        within = np.tile(np.arange(runs_per_value), k) % len(grid)
+        for i, name in enumerate(others):
+            codes[name] = grid[within, i]
     terms = factorial.main_terms(codes)
     truth = np.zeros(n)
     for name, c in codes.items():

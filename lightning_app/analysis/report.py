@@ -126,7 +126,7 @@ def render_markdown(report: Report) -> str:
             lines += [
                 f"**{_escape(table.title)}**",
                 "",
-                *_markdown_table(table.frame, table.formats),
+                *markdown_table(table.frame, table.formats),
                 "",
             ]
         for fig in o.result.figures:
@@ -151,7 +151,8 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _markdown_table(frame: Any, formats: dict[str, str]) -> list[str]:
+def markdown_table(frame: Any, formats: dict[str, str]) -> list[str]:
+    """A GitHub markdown table of ``frame``, numbers shown with ``formats``, right-aligned."""
     columns, rows = table_cells(frame, formats)
     numeric = numeric_columns(frame)
     out = [
