@@ -112,9 +112,10 @@ def test_bad_selection(selection: Selection, message: str) -> None:
         build_context(_simple(), selection)
 
 
-def test_one_noise_run() -> None:
-    with pytest.raises(UserError, match=r"only one noise run .* at least two"):
-        build_context(_simple(n_noise=1), Selection("noise", "signal"))
+@pytest.mark.parametrize("n_noise", [1, 2])
+def test_fewer_than_three_noise_runs(n_noise: int) -> None:
+    with pytest.raises(UserError, match=rf"only {n_noise} noise run\(s\) .* at least 3 runs"):
+        build_context(_simple(n_noise=n_noise), Selection("noise", "signal"))
 
 
 def test_no_noise_runs_with_the_metric() -> None:
@@ -195,7 +196,6 @@ def test_groups_of_one_are_allowed_when_named_and_noted() -> None:
         runs, Selection("noise", "signal", params=["model.hidden_size"], permutations=99)
     )
     assert context.params["model.hidden_size"].sizes.tolist() == [1] * 5
-    assert any("single signal run" in n and "not applicable" in n for n in context.notes)
 
 
 def test_noise_runs_that_vary_a_parameter_are_noted() -> None:
@@ -225,3 +225,42 @@ def test_noise_null_is_cached_and_reproducible(planted: RunSet) -> None:
     assert not np.array_equal(
         a.noise_null("model.num_layers").distribution, c.noise_null("model.num_layers").distribution
     )
+
+
+def test_seeds_are_replicates_never_parameters() -> None:
+    """Seeds crossed with a grid: the seed keys are never parameters (named or detected), and
+    the runs of one configuration are replicates whose spread the variance check uses."""
+    rng = np.random.default_rng(0)
+    configs = [
+        {"model.hidden_size": h, "seed_everything": s, "model.init_seed": s, "data.shuffle_seed": s}
+        for h in (16, 32)
+        for s in (0, 1, 2)
+    ]
+    runs = runset_from_arrays(rng.normal(0.9, 0.01, (6, 2)), rng.normal(0.9, 0.01, (6, 2)), configs)
+    context, _ = build_context(runs, Selection("noise", "signal", permutations=9))
+    assert list(context.params) == ["model.hidden_size"]
+    assert any("seed_everything" in n and "replicates, not parameters" in n for n in context.notes)
+    assert context.model.variance is not None and context.model.variance.source == "replicates"
+    assert context.model.configurations == 2
+    for key in ("seed_everything", "data.shuffle_seed", "model.init_seed"):
+        with pytest.raises(UserError, match=rf"--params: '{key}' is a seed"):
+            build_context(runs, Selection("noise", "signal", params=[key]))
+
+
+def test_confounded_parameters_are_refused_by_name() -> None:
+    """Each hidden size fixes the layer count: no number can separate their effects."""
+    configs = [
+        {"model.hidden_size": h, "model.num_layers": 2 if h < 30 else 3}
+        for h in (16, 24, 32, 48)
+        for _ in range(3)
+    ]
+    rng = np.random.default_rng(1)
+    runs = runset_from_arrays(
+        rng.normal(0.9, 0.01, (6, 2)), rng.normal(0.9, 0.01, (12, 2)), configs
+    )
+    with pytest.raises(
+        UserError, match=r"confounded parameters: model\.hidden_size and model\.num_layers"
+    ):
+        build_context(runs, Selection("noise", "signal"))
+    context, _ = build_context(runs, Selection("noise", "signal", params=["model.num_layers"]))
+    assert list(context.params) == ["model.num_layers"]
