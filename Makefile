@@ -1,16 +1,27 @@
 # One command per published result. Run from the repository root after `pip install -e ".[dev]"`.
-.PHONY: study study-report test lint bench bench-gpu
+.PHONY: study study-replicated study-report validate test lint bench bench-gpu
 
 WORKERS ?= 2
 
-# The study at CPU scale (docs/study-cpu.md): both sweeps (resumable: rerun to continue), then the report.
+# The study at CPU scale (docs/study-cpu.md): the noise, signal and replicated signal sweeps
+# (resumable: rerun to continue), then both reports.
 study:
 	python -m lightning_app sweep configs/sweeps/cpu/noise.yaml --workers $(WORKERS)
 	python -m lightning_app sweep configs/sweeps/cpu/signal.yaml --workers $(WORKERS)
-	$(MAKE) study-report
+	$(MAKE) study-replicated
 
 study-report:
 	python -m lightning_app analyze --source sweeps/ --noise noise --signal signal --out docs/study-cpu
+	python -m lightning_app analyze --source sweeps/ --noise noise --signal signal-replicated --out docs/study-cpu-replicated
+
+# The replicated signal sweep (3 seeds per configuration, about 15 minutes), then both reports.
+study-replicated:
+	python -m lightning_app sweep configs/sweeps/cpu/signal-replicated.yaml --workers $(WORKERS)
+	$(MAKE) study-report
+
+# The statistics validated by simulation (planted nulls and effects): writes docs/validation.md.
+validate:
+	python bench/validate_stats.py
 
 test:
 	pytest

@@ -10,7 +10,7 @@ model code included, on simulated sweeps.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from lightning_app.analysis import (
     power,
 )
 from lightning_app.analysis.factorial import ErrorTerm
+from lightning_app.analysis.power import Correction
 from lightning_app.runs.runset import RunSet
 
 SIMULATION_BUDGET = 4_000_000
@@ -53,7 +54,7 @@ class RunsNeeded(Analysis):
         min_effect: float | None = None,
         resamples: int = 1000,
         max_runs: int = 100_000,
-        correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm",
+        correction: Correction = "holm",
         error: ErrorTerm = "signal",
         signal_ratio: float = 5.0,
     ) -> None:
@@ -194,16 +195,10 @@ class RunsNeeded(Analysis):
             )
         fmt = context.metric_format
         table = Table(
-            f"Runs per value for power {self.power} at alpha {self.alpha} "
-            f"({error} error sd {context.fmt(sigma)})",
+            f"Runs per value for power {self.power} at alpha {self.alpha} ({error} error sd "
+            f"{context.fmt(sigma)}; f: corrected Cohen's f; sim.: the rule simulated there)",
             pd.DataFrame(rows),
-            {
-                "effect": fmt,
-                "corrected": fmt,
-                "Cohen's f": ".3f",
-                "simulated": ".2f",
-                "simulated (signal)": ".2f",
-            },
+            {"effect": fmt, "corrected": fmt, "f": ".2f", "sim.": ".2f", "sim. (signal)": ".2f"},
         )
         unchecked = [
             n
@@ -318,12 +313,11 @@ def _row(name: str, plan: dict[str, Any], kind: str) -> dict[str, Any]:
         "for": kind,
         "effect": plan["effect"],
         "corrected": plan["effect_corrected"],
-        "values": plan["k_groups"],
-        "Cohen's f": plan["cohens_f_corrected"],
-        "runs per value": plan["runs_per_group"],
-        "simulated": plan["simulated_power"],
-        "to be called signal": plan["runs_per_group_signal"],
-        "simulated (signal)": plan["simulated_power_signal"],
+        "f": plan["cohens_f_corrected"],
+        "runs/value": plan["runs_per_group"],
+        "sim.": plan["simulated_power"],
+        "to call signal": plan["runs_per_group_signal"],
+        "sim. (signal)": plan["simulated_power_signal"],
     }
 
 

@@ -29,6 +29,7 @@ from lightning_app.analysis import (
 from lightning_app.analysis.factorial import ErrorTerm, FTests
 from lightning_app.analysis.formatting import format_ratio, p_text
 from lightning_app.analysis.parameters import Parameter
+from lightning_app.analysis.power import Correction
 from lightning_app.runs.runset import RunSet
 
 Verdict = Literal["signal", "weak", "noise"]
@@ -69,7 +70,7 @@ class SignalEffects(Analysis):
         self,
         alpha: float = 0.05,
         signal_ratio: float = 5.0,
-        correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm",
+        correction: Correction = "holm",
         error: ErrorTerm = "signal",
     ) -> None:
         """

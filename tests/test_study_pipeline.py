@@ -53,7 +53,7 @@ def test_noise_and_signal_sweeps_to_report(tmp_path: Path) -> None:
         {
             "model.hidden_size": {"values": [4, 32]},
             "model.num_layers": {"values": [1, 2]},
-            "seed_everything": {"value": 0},
+            "seed_everything": {"values": [0, 1]},  # replicates: never a parameter
         },
     )
     for sweep in (noise, signal):
@@ -70,7 +70,7 @@ def test_noise_and_signal_sweeps_to_report(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["metric"] == "test/acc"
     assert report["noise"] == {"group": "noise", "runs": 4}
-    assert report["signal"] == {"group": "signal", "runs": 4}
+    assert report["signal"] == {"group": "signal", "runs": 8}
     assert report["skipped_runs"] == []
     baseline = report["analyses"]["noise-baseline"]
     assert baseline["final_epoch"] == 1
@@ -83,6 +83,11 @@ def test_noise_and_signal_sweeps_to_report(tmp_path: Path) -> None:
         assert 0 < entry["p_value"] <= 1
     needed = report["analyses"]["runs-needed"]["params"]
     assert {"effect", "runs_per_group", "alpha", "power"} <= set(needed["model.hidden_size"])
-    # hidden 4 vs 32 after 60 steps is a large effect, far above seed noise
-    assert effects["model.hidden_size"]["ratio"] > 1
+    # hidden 4 vs 32 after 60 steps is a large effect, far above seed noise: the F test on
+    # (1, 5) df finds it after Holm, and the replicates feed the seed-noise check.
+    signal_effects = report["analyses"]["signal-effects"]
+    assert signal_effects["error"] == "signal" and signal_effects["error_df"] == 5
+    assert effects["model.hidden_size"]["p_adjusted"] < 0.05
+    assert effects["model.hidden_size"]["verdict"] in {"signal", "weak"}
+    assert signal_effects["variance_check"]["source"] == "replicates"
     assert (out / "report.md").read_text().count(".png") >= 3

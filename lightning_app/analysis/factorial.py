@@ -250,6 +250,7 @@ def variance_check(
     noise_ss, noise_df = noise_sum_of_squares(noise)
     counts = np.bincount(configs)
     within_df = len(signal) - len(counts)
+    source: Literal["replicates", "residuals"]
     if within_df >= 2:
         means = np.bincount(configs, weights=signal) / counts
         ss, df, source = float(((signal - means[configs]) ** 2).sum()), within_df, "replicates"
@@ -264,13 +265,7 @@ def variance_check(
     one_sided = float(sps.f.sf(ratio, df, noise_df))
     p = min(1.0, 2 * min(one_sided, 1 - one_sided))
     return VarianceCheck(
-        source,  # type: ignore[arg-type]
-        float(np.sqrt(var_s)),
-        df,
-        float(np.sqrt(var_n)),
-        noise_df,
-        ratio,
-        p,
+        source, float(np.sqrt(var_s)), df, float(np.sqrt(var_n)), noise_df, ratio, p
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
@@ -27,7 +28,8 @@ from scipy import stats as sps
 from lightning_app.analysis import factorial
 from lightning_app.analysis.factorial import ErrorTerm
 
-Correction = str
+Correction = Literal["holm", "bonferroni", "fdr_bh", "none"]
+"""statsmodels ``multipletests`` method names the analyses accept."""
 
 
 @dataclass(frozen=True)
@@ -205,9 +207,10 @@ def simulate_rule(
     """Run the whole rule on simulated sweeps: model, error term, correction and ratio rule.
 
     ``levels[name]`` holds each parameter's true level offsets. The target gets
-    ``runs_per_value`` runs per value; the other parameters are crossed with it. Signal errors are the noise runs' own centred values rescaled to ``sigma``
-    (real seed noise keeps its shape); each simulated sweep also draws fresh noise runs from them,
-    so error terms that use the noise runs vary as they would.
+    ``runs_per_value`` runs per value; the other parameters are crossed with it. Signal errors
+    are the noise runs' own centred values rescaled to ``sigma`` (real seed noise keeps its
+    shape); each simulated sweep also draws fresh noise runs from them, so error terms that use
+    the noise runs vary as they would.
     """
     noise = np.asarray(noise, dtype=float)
     shape = (noise - noise.mean()) / noise.std(ddof=1)
