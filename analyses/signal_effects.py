@@ -106,7 +106,7 @@ class SignalEffects(Analysis):
         error, fallback = model.error_for(self.error)
         tests = model.tests(error)
         names = list(context.params)
-        adjusted = power.adjust_columns(tests.pvalue, self.correction, self.alpha)[:, 0]
+        adjusted = power.adjust_columns(tests.pvalue, self.correction)[:, 0]
         results: dict[str, dict[str, Any]] = {}
         for row, name in enumerate(names):
             results[name] = self._one(context.params[name], context, i, tests, row)
@@ -158,6 +158,7 @@ class SignalEffects(Analysis):
             "signal_runs": model.additive.n,
             "configurations": model.configurations,
             "variance_check": check_summary,
+            "anova": _anova_rows(model, tests),
             "interactions": interactions,
             "params": {
                 n: {k: v for k, v in r.items() if not k.startswith("_")} for n, r in results.items()
@@ -279,7 +280,7 @@ class SignalEffects(Analysis):
         if not rows:
             return []
         p = tests.pvalue[rows, :]
-        adjusted = power.adjust_columns(p, self.correction, self.alpha)[:, 0]
+        adjusted = power.adjust_columns(p, self.correction)[:, 0]
         return [
             {
                 "term": tests.terms[j],
@@ -396,6 +397,27 @@ def _random_split(
     codes = np.repeat(np.arange(param.k), param.sizes)
     values = context.noise[rows]
     return (stats.group_means(values, codes, param.k), *_group_extremes(values, codes, param.k))
+
+
+def _anova_rows(model: factorial.SignalModel, tests: FTests) -> list[dict[str, Any]]:
+    """The additive model's type II table, residual and noise rows included (report.json)."""
+    table = model.additive
+    rows: list[dict[str, Any]] = [
+        {
+            "term": term,
+            "sum_sq": float(table.ss[j, 0]),
+            "df": int(table.df[j]),
+            "f_statistic": float(tests.statistic[j, 0]),
+            "p_value": float(tests.pvalue[j, 0]),
+            "partial_omega_squared": float(tests.partial_omega_squared[j, 0]),
+        }
+        for j, term in enumerate(table.terms)
+    ]
+    rows.append(
+        {"term": "residual (signal runs)", "sum_sq": float(table.rss[0]), "df": table.df_resid}
+    )
+    rows.append({"term": "noise runs", "sum_sq": float(model.noise_ss[0]), "df": model.noise_df})
+    return rows
 
 
 def _variance_finding(

@@ -33,8 +33,9 @@ Example:
   python -m lightning_app analyze --source wandb/ --noise noise --signal signal --out report/
 
 Parameters: by default every config key that varies across the signal runs with at least two runs
-per value (keys that differ for every run, such as paths and names, are not parameters); name
-them with --params. Analyses: see --list; each one's options are the --<analysis>.<option> flags
+per value (keys that differ for every run, such as paths and names, are not parameters; seeds are
+replicates, never parameters); name them with --params. The p-values come from F tests of an
+additive model over all parameters (docs/statistics.md). Analyses: see --list; each one's options are the --<analysis>.<option> flags
 below and can also be set in a --config YAML file. Exit status: 0, 1 if an analysis failed (the
 report is still written), 2 for a mistake in the input.
 """

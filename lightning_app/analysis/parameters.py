@@ -133,7 +133,8 @@ def balance_notes(params: Sequence[Parameter]) -> list[str]:
             if not np.allclose(counts, expected):
                 notes.append(
                     f"The signal runs are not a balanced grid over {a.name} and {b.name}: the "
-                    f"group means of one mix in part of the effect of the other."
+                    f"raw group means of one mix in part of the effect of the other (the F tests "
+                    f"and adjusted_effect are adjusted for it)."
                 )
     return notes
 

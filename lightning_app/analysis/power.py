@@ -234,7 +234,7 @@ def simulate_rule(
     noise_ss, noise_df = factorial.noise_sum_of_squares(fresh)
     table = factorial.type2_table(terms, y)
     tests = factorial.f_tests(table, noise_ss, noise_df, rule.error)
-    adjusted = adjust_columns(tests.pvalue, rule.correction, rule.alpha)
+    adjusted = adjust_columns(tests.pvalue, rule.correction)
     row = table.terms.index(target)
     significant = adjusted[row] < rule.alpha
     effect = np.ptp(factorial.level_effects(table, target), axis=0)
@@ -243,7 +243,7 @@ def simulate_rule(
     return SimulatedRule(float(significant.mean()), float(called.mean()), simulations)
 
 
-def adjust_columns(pvalues: np.ndarray, correction: Correction, alpha: float) -> np.ndarray:
+def adjust_columns(pvalues: np.ndarray, correction: Correction) -> np.ndarray:
     """Adjusted p-values of the tests (rows) of every column (one family per column).
 
     The same numbers as statsmodels' ``multipletests`` (the tests check it), which adjusts one
@@ -251,7 +251,6 @@ def adjust_columns(pvalues: np.ndarray, correction: Correction, alpha: float) ->
     ``max_{j<=i} min(1, (m - j + 1) p_(j))``; fdr_bh: scipy's ``false_discovery_control``.
     NaN (an untestable term) stays NaN and does not count in the family.
     """
-    del alpha  # the adjusted p-values do not depend on it
     p = np.asarray(pvalues, dtype=float)
     if correction == "none":
         return p

@@ -112,11 +112,11 @@ def test_adjust_columns_is_multipletests_per_column() -> None:
     p = np.random.default_rng(4).random((5, 30)) ** 3
     for method in ("holm", "bonferroni", "fdr_bh"):
         expected = np.column_stack([multipletests(p[:, j], method=method)[1] for j in range(30)])
-        np.testing.assert_allclose(power.adjust_columns(p, method, 0.05), expected, rtol=1e-12)
+        np.testing.assert_allclose(power.adjust_columns(p, method), expected, rtol=1e-12)
     p[1, 3] = np.nan
-    adjusted = power.adjust_columns(p, "holm", 0.05)
+    adjusted = power.adjust_columns(p, "holm")
     assert np.isnan(adjusted[1, 3])
     np.testing.assert_allclose(
         adjusted[[0, 2, 3, 4], 3], multipletests(p[[0, 2, 3, 4], 3], method="holm")[1]
     )
-    np.testing.assert_array_equal(power.adjust_columns(p, "none", 0.05), p)
+    np.testing.assert_array_equal(power.adjust_columns(p, "none"), p)
