@@ -35,9 +35,9 @@ Example:
 Parameters: by default every config key that varies across the signal runs with at least two runs
 per value (keys that differ for every run, such as paths and names, are not parameters; seeds are
 replicates, never parameters); name them with --params. The p-values come from F tests of an
-additive model over all parameters (docs/statistics.md). Analyses: see --list; each one's options are the --<analysis>.<option> flags
-below and can also be set in a --config YAML file. Exit status: 0, 1 if an analysis failed (the
-report is still written), 2 for a mistake in the input.
+additive model over all parameters (docs/statistics.md). Analyses: see --list; each one's options
+are the --<analysis>.<option> flags below and can also be set in a --config YAML file. Exit
+status: 0, 1 if an analysis failed (the report is still written), 2 for a mistake in the input.
 """
 
 
