@@ -7,7 +7,7 @@ the false-positive rate and power of signal-effects' F test with each error term
 method it replaced; the p-values' uniformity under the null; agreement with statsmodels and scipy
 where the models coincide; and runs-needed's counts checked by simulating the whole rule.
 
-    python bench/validate_stats.py                 # the full grid, about 3 minutes on 2 cores
+    python bench/validate_stats.py                 # the full grid, about 35 s on 2 idle cores
     python bench/validate_stats.py --studies 500   # quicker, coarser
 """
 
@@ -257,9 +257,10 @@ def write(out: Path, studies: int, seed: int) -> None:
         "Holm's first step, alpha / 3) and to be called signal (significant and at least 5x the "
         "noise effect). *P(...) there* is the share of simulated sweeps of that size in which "
         "signal-effects' whole rule (model code, error term, Holm, ratio rule) reaches that "
-        "verdict. The planned counts reach at least the target everywhere; they are upper "
-        "bounds because the other two parameters here are clearly significant, so Holm tests "
-        "the target at alpha rather than alpha / 3. The *old plan* (one-way ANOVA at unadjusted "
+        "verdict. The planned counts reach the target power (within the simulation's error of "
+        "about +-0.03). The counts to be found significant are upper bounds: the other two "
+        "parameters here are clearly significant, so Holm tests the target at alpha rather than "
+        "alpha / 3. The *old plan* (one-way ANOVA at unadjusted "
         "alpha, statsmodels `FTestAnovaPower`, which runs-needed used before) is called signal "
         f"in only {planning['P(called signal) at old'].min():.0%}-"
         f"{planning['P(called signal) at old'].max():.0%} of sweeps at its own count: the ratio "

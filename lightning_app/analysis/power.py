@@ -57,10 +57,9 @@ class Rule:
         resid = np.asarray(n_signal) - 1 - self.model_df
         if self.error == "signal":
             return resid
-        if self.error == "noise":
-            return np.full_like(resid, self.noise_df)
-        # Pooled: fewer signal runs than the model has terms cannot be fitted at all.
-        return np.where(resid >= 0, resid + self.noise_df, 0)
+        # Fewer signal runs than the model has coefficients cannot be fitted at all.
+        extra = 0 if self.error == "noise" else resid
+        return np.where(resid >= 0, extra + self.noise_df, 0)
 
 
 def f_test_power(f2: float, k: int, runs_per_value: np.ndarray | int, rule: Rule) -> np.ndarray:

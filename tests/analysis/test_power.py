@@ -55,7 +55,7 @@ def test_smallest_runs_is_the_smallest() -> None:
 
 
 def test_error_terms_set_the_denominator_df() -> None:
-    for error, expected in (("signal", [-3, 5, 45]), ("noise", [9, 9, 9]), ("pooled", [0, 14, 54])):
+    for error, expected in (("signal", [-3, 5, 45]), ("noise", [0, 9, 9]), ("pooled", [0, 14, 54])):
         rule = power.Rule(0.05, 3, "holm", error, 6, 9, 5.0)  # type: ignore[arg-type]
         np.testing.assert_array_equal(rule.df_denom(np.array([4, 12, 52])), expected)
     assert power.Rule(0.05, 3, "holm", "signal", 6, 9, 5.0).alpha_per_test == pytest.approx(
