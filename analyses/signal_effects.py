@@ -1,4 +1,5 @@
-"""signal-effects: each parameter's effect, described against the noise effect, tested calibrated.
+"""signal-effects: each parameter's effect, described against its noise effect and tested with a
+calibrated F test.
 
 The description is the study's: a parameter's group-mean effect (max - min of the mean metric of
 its values), its noise effect (the same statistic on the noise runs split at random into groups of
