@@ -111,8 +111,8 @@ class RunsNeeded(Analysis):
         corrected: dict[str, np.ndarray] = {}
         observed: dict[str, np.ndarray] = {}
         for row, name in enumerate(context.params):
-            levels = factorial.level_effects(model.additive, name)[:, 0]
-            offsets = levels - levels.mean()
+            coef = factorial.level_effects(model.additive, name)[:, 0]
+            offsets = coef - coef.mean()
             f2_seen = tests.df_num[row] * float(tests.statistic[row, 0]) / n
             f2 = power.corrected_f2(
                 float(tests.statistic[row, 0]), int(tests.df_num[row]), tests.df_denom, n
@@ -120,15 +120,18 @@ class RunsNeeded(Analysis):
             observed[name] = offsets
             corrected[name] = offsets * math.sqrt(f2 / f2_seen) if f2_seen > 0 else 0 * offsets
         params = {
-            name: self._plan(name, observed[name], corrected[name], corrected, sigma, rule, context)
+            name: self._plan(
+                name, name, observed[name], corrected[name], corrected, sigma, rule, context
+            )
             for name in context.params
         }
         planned: dict[str, dict[str, Any]] = {}
         if self.min_effect is not None:
             for name, param in context.params.items():
                 least = power.least_favourable_offsets(self.min_effect, param.k)
+                levels = {**corrected, name: least}
                 planned[name] = self._plan(
-                    f"min:{name}", least, least, {**corrected, name: least}, sigma, rule, context
+                    name, f"min:{name}", least, least, levels, sigma, rule, context
                 )
         curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         needed: dict[str, int | None] = {}
@@ -214,6 +217,7 @@ class RunsNeeded(Analysis):
 
     def _plan(
         self,
+        name: str,
         key: str,
         observed: np.ndarray,
         offsets: np.ndarray,
@@ -226,14 +230,12 @@ class RunsNeeded(Analysis):
         f2 = float(np.mean(offsets**2)) / sigma**2
         noise = context.noise_at_epoch
         noise_sd = float(np.std(noise, ddof=1))
-        n = None
+        n = n_signal = None
         if f2 > 0:
             n = power.smallest_runs(
                 lambda r: float(power.f_test_power(f2, k, r, rule)), self.power, self.max_runs
             )
-        draws = power.RuleDraws.make(k, RULE_DRAWS, context.rng(f"rule:{key}"))
-        n_signal = None
-        if f2 > 0:
+            draws = power.RuleDraws.make(k, RULE_DRAWS, context.rng(f"rule:{key}"))
             n_signal = power.smallest_runs(
                 lambda r: power.rule_power(offsets, sigma, noise_sd, r, rule, draws)[1],
                 self.power,
@@ -241,22 +243,20 @@ class RunsNeeded(Analysis):
             )
         simulated = simulated_signal = None
         sims = 0
-        name = key.removeprefix("min:")
-        if self.resamples > 0:
-            for runs, slot in ((n, "significant"), (n_signal, "called_signal")):
-                if runs is None:
-                    continue
-                budget = min(self.resamples, SIMULATION_BUDGET // (runs * k))
-                if budget < min(self.resamples, MIN_SIMULATIONS):
-                    continue
-                result = power.simulate_rule(
-                    levels, name, runs, sigma, noise, rule, budget, context.rng(f"sim:{key}:{slot}")
-                )
-                sims = max(sims, budget)
-                if slot == "significant":
-                    simulated = result.significant
-                else:
-                    simulated_signal = result.called_signal
+        for runs, slot in ((n, "significant"), (n_signal, "called_signal")):
+            if runs is None or self.resamples == 0:
+                continue
+            budget = min(self.resamples, SIMULATION_BUDGET // (runs * k))
+            if budget < min(self.resamples, MIN_SIMULATIONS):
+                continue
+            result = power.simulate_rule(
+                levels, name, runs, sigma, noise, rule, budget, context.rng(f"sim:{key}:{slot}")
+            )
+            sims = max(sims, budget)
+            if slot == "significant":
+                simulated = result.significant
+            else:
+                simulated_signal = result.called_signal
         return {
             "effect": float(np.ptp(observed)),
             "effect_corrected": float(np.ptp(offsets)),

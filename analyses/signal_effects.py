@@ -11,6 +11,7 @@ term ``error`` names. ``docs/validation.md`` shows the test's false-positive rat
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 import numpy as np
@@ -122,15 +123,7 @@ class SignalEffects(Analysis):
         check = model.variance
         check_summary = None
         if check is not None:
-            check_summary = {
-                "source": check.source,
-                "signal_sd": check.signal_sd,
-                "signal_df": check.signal_df,
-                "noise_sd": check.noise_sd,
-                "noise_df": check.noise_df,
-                "variance_ratio": check.ratio,
-                "p_value": check.pvalue,
-            }
+            check_summary = dataclasses.asdict(check)
             findings.append(_variance_finding(check, error, context, self.alpha))
         interactions = self._interactions(model, error)
         significant = [r for r in interactions if r["p_adjusted"] < self.alpha]
@@ -165,10 +158,7 @@ class SignalEffects(Analysis):
                 n: {k: v for k, v in r.items() if not k.startswith("_")} for n, r in results.items()
             },
         }
-        orthogonal = all(
-            abs(r["adjusted_effect"] - r["effect"]) <= 1e-9 * max(1.0, abs(r["effect"]))
-            for r in results.values()
-        )
+        orthogonal = not any(_adjusted_differs(r) for r in results.values())
         effect_columns = ["effect", "adj. effect"] if not orthogonal else ["effect"]
         table = Table(
             f"Signal effect vs noise effect at epoch {context.epoch}; F tests against "
@@ -304,7 +294,7 @@ class SignalEffects(Analysis):
             else f", {self.correction}-adjusted {p_text(r['p_adjusted'])}"
         )
         adjusted = ""
-        if abs(r["adjusted_effect"] - r["effect"]) > 1e-12 * max(1.0, abs(r["effect"])):
+        if _adjusted_differs(r):
             adjusted = f"; {context.fmt(r['adjusted_effect'])} adjusted for the other parameters"
         return (
             f"{name}: {r['verdict']}. At epoch {context.epoch} the group means differ by "
@@ -400,6 +390,11 @@ def _random_split(
     return (stats.group_means(values, codes, param.k), *_group_extremes(values, codes, param.k))
 
 
+def _adjusted_differs(r: dict[str, Any]) -> bool:
+    """Adjusting for the other parameters changed the effect (the design is not orthogonal)."""
+    return abs(r["adjusted_effect"] - r["effect"]) > 1e-9 * max(1.0, abs(r["effect"]))
+
+
 def _anova_rows(model: factorial.SignalModel, tests: FTests) -> list[dict[str, Any]]:
     """The additive model's type II table, residual and noise rows included (report.json)."""
     table = model.additive
@@ -432,12 +427,12 @@ def _variance_finding(
     )
     numbers = (
         f"sd {context.fmt(check.signal_sd)} {where} against {context.fmt(check.noise_sd)} in the "
-        f"noise runs (variance ratio {check.ratio:.2f}, F({check.signal_df}, {check.noise_df}), "
-        f"two-sided {p_text(check.pvalue)})"
+        f"noise runs (variance ratio {check.variance_ratio:.2f}, F({check.signal_df}, "
+        f"{check.noise_df}), two-sided {p_text(check.p_value)})"
     )
-    if check.pvalue >= alpha:
+    if check.p_value >= alpha:
         return f"Seed noise check: the signal runs vary as much as the noise runs: {numbers}."
-    if check.ratio > 1:
+    if check.variance_ratio > 1:
         cause = (
             "seed noise is larger at other configurations than at the noise sweep's"
             if check.source == "replicates"

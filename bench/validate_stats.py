@@ -37,7 +37,7 @@ EFFECT = 1.5
 """Planted range of the target's effect for the power table, in noise sd."""
 NOISE_RUNS = (3, 6, 10, 24, 100)
 LEVELS = (2, 4, 7)
-LAYOUTS: tuple[calibration.Layout, ...] = ("grid", "unbalanced", "random")
+LAYOUTS: tuple[calibration.Layout, ...] = ("single", "grid", "unbalanced", "random")
 NOISE_RATIOS = (1.0, 1.6)
 METHOD_NAMES = {
     "splits": "before: noise splits",
@@ -205,11 +205,17 @@ def write(out: Path, studies: int, seed: int) -> None:
         "",
         "Every design has noise runs (one configuration, seed varies) and signal runs over a "
         "*target* parameter and one *other* parameter with 3 values and a real effect (range 2 "
-        "noise sd). Layouts: **grid** (every pair of values 2 runs), **unbalanced** (the same "
-        "grid with 1-4 runs per cell, neither balanced nor orthogonal), **random** (random "
-        "search: each run draws both values). Seed noise is normal, sd 1 in the noise runs and "
-        "equal or 1.6x in the signal runs (the CPU study measured 1.65x: residual sd 1.85 % "
-        "against 1.12 %).",
+        "noise sd). Layouts: **single** (every pair of values once: one run per configuration, "
+        "the study's fixed-seed grid), **grid** (every pair of values 2 runs), **unbalanced** "
+        "(the same grid with 1-4 runs per cell, neither balanced nor orthogonal; some cells have "
+        "one run), **random** (random search: each run draws both values). The noise runs are "
+        "fewer, as many as, or more than the signal runs, so the noise splits of the replaced "
+        "method leave 0, some, or need draws with replacement. A parameter with a single run per "
+        "value and nothing else in the model leaves no residual df; signal-effects then uses "
+        "the noise error term, whose rates are in its column. Seed noise is normal, sd 1 in the "
+        "noise runs and equal or 1.6x in the signal runs (the ratio an earlier run of the CPU "
+        "study's fixed-seed grid suggested: residual sd 1.85 % against 1.12 %; its replicated "
+        "rerun shows that excess was an interaction, docs/study-cpu.md).",
         "",
         "Methods: signal-effects' type II F test in the additive model with each error term "
         "(`--signal-effects.error`), and the method it replaced (*noise splits*: the range of "

@@ -22,7 +22,7 @@ import numpy as np
 
 from lightning_app.analysis import factorial
 
-Layout = Literal["grid", "unbalanced", "random"]
+Layout = Literal["single", "grid", "unbalanced", "random"]
 METHODS = ("signal", "noise", "pooled", "splits")
 
 
@@ -34,9 +34,10 @@ class Design:
     levels: int
     """Values of the target parameter."""
     layout: Layout = "grid"
-    """grid: every target value meets every other value ``replicates`` times; unbalanced: the
-    same grid with 1..2x``replicates`` runs per cell (neither balanced nor orthogonal); random:
-    random search, each run draws both values uniformly."""
+    """single: every target value meets every other value once (one run per configuration, the
+    study's fixed-seed grid); grid: ``replicates`` times; unbalanced: the same grid with
+    1..2x``replicates`` runs per cell (neither balanced nor orthogonal); random: random search,
+    each run draws both values uniformly."""
     noise_ratio: float = 1.0
     """Seed noise sd in the signal runs over that in the noise runs (1: the same noise)."""
     replicates: int = 2
@@ -53,7 +54,9 @@ class Design:
         """Target and other parameter's value per signal run (every value present)."""
         k, o, r = self.levels, self.other_levels, self.replicates
         cells = np.array([(t, j) for t in range(k) for j in range(o)])
-        if self.layout == "grid":
+        if self.layout == "single":
+            rows = cells
+        elif self.layout == "grid":
             rows = np.repeat(cells, r, axis=0)
         elif self.layout == "unbalanced":
             rows = np.repeat(cells, rng.integers(1, 2 * r + 1, size=len(cells)), axis=0)

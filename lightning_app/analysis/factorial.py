@@ -109,8 +109,6 @@ class ModelTable:
     """Terms x responses."""
     df: np.ndarray
     """Per term: the rank it adds to the model of every term not containing it."""
-    expected_df: np.ndarray
-    """Per term: its column count (what ``df`` is unless the term is confounded with others)."""
     rss: np.ndarray
     """Residual sum of squares of the full model, per response."""
     df_resid: int
@@ -150,7 +148,6 @@ def type2_table(terms: Sequence[Term], y: np.ndarray) -> ModelTable:
         terms=[t.name for t in terms],
         ss=ss,
         df=df,
-        expected_df=np.array([t.columns.shape[1] for t in terms]),
         rss=full.rss,
         df_resid=n - full.rank,
         n=n,
@@ -232,22 +229,26 @@ class VarianceCheck:
     signal_df: int
     noise_sd: float
     noise_df: int
-    ratio: float
+    variance_ratio: float
     """signal variance / noise variance."""
-    pvalue: float
+    p_value: float
 
 
 def variance_check(
-    signal: np.ndarray, configs: np.ndarray, additive: ModelTable, noise: np.ndarray
+    signal: np.ndarray,
+    configs: np.ndarray,
+    additive: ModelTable,
+    noise_ss: np.ndarray,
+    noise_df: int,
 ) -> VarianceCheck | None:
     """Is seed noise in the signal runs the size of the noise runs'? None when untestable.
 
     With replicates (several runs of one configuration: ``configs`` gives each run's
     configuration index) their spread is seed noise measured at every configuration; otherwise
     the residuals of the additive model stand in for it (they also hold any interactions).
+    ``noise_ss`` and ``noise_df`` are the noise runs' (:func:`noise_sum_of_squares`).
     """
     signal = np.asarray(signal, dtype=float)
-    noise_ss, noise_df = noise_sum_of_squares(noise)
     counts = np.bincount(configs)
     within_df = len(signal) - len(counts)
     source: Literal["replicates", "residuals"]
@@ -343,6 +344,6 @@ def signal_model(
         interactions,
         noise_ss,
         noise_df,
-        variance_check(signal, configs, additive, noise),
+        variance_check(signal, configs, additive, noise_ss, noise_df),
         int(configs.max()) + 1,
     )

@@ -17,6 +17,7 @@ both by running the whole rule, the real model code included, on simulated sweep
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -125,8 +126,12 @@ def corrected_f2(f_statistic: float, df_num: int, df_denom: int, n: int) -> floa
     return max(0.0, df_num * (f_statistic * scale - 1.0) / n)
 
 
+@functools.cache
 def median_noise_range(k: int) -> float:
-    """Median range of k standard normal values (the studentized range with infinite df)."""
+    """Median range of k standard normal values (the studentized range with infinite df).
+
+    Cached: scipy's quantile takes milliseconds and the run-count searches ask for it often.
+    """
     return float(sps.studentized_range.ppf(0.5, k, np.inf))
 
 

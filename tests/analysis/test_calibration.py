@@ -22,6 +22,7 @@ TOLERANCE = 0.02  # the issue's bound; 3 standard errors at 2,000 studies are 0.
 
 DESIGNS = [
     Design(3, 2, "grid"),
+    Design(10, 4, "single"),
     Design(6, 4, "grid", replicates=4),
     Design(24, 4, "random"),
     Design(10, 7, "unbalanced"),

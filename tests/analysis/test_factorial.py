@@ -115,17 +115,18 @@ def test_variance_check_uses_replicates_or_residuals() -> None:
     y = rng.normal(size=12) * 2.0
     noise = rng.normal(size=20)
     table = factorial.type2_table(factorial.main_terms({"x": codes}), y)
-    with_replicates = factorial.variance_check(y, codes, table, noise)
+    noise_ss, noise_df = factorial.noise_sum_of_squares(noise)
+    with_replicates = factorial.variance_check(y, codes, table, noise_ss, noise_df)
     assert with_replicates is not None and with_replicates.source == "replicates"
     within = sum(((y[codes == j] - y[codes == j].mean()) ** 2).sum() for j in range(4))
-    assert with_replicates.ratio == pytest.approx(within / 8 / noise.var(ddof=1))
-    one_sided = sps.f.sf(with_replicates.ratio, 8, 19)
-    assert with_replicates.pvalue == pytest.approx(2 * min(one_sided, 1 - one_sided))
+    assert with_replicates.variance_ratio == pytest.approx(within / 8 / noise.var(ddof=1))
+    one_sided = sps.f.sf(with_replicates.variance_ratio, 8, 19)
+    assert with_replicates.p_value == pytest.approx(2 * min(one_sided, 1 - one_sided))
     # Every run its own configuration: the additive model's residuals stand in.
     unique = np.arange(12)
-    residual = factorial.variance_check(y, unique, table, noise)
+    residual = factorial.variance_check(y, unique, table, noise_ss, noise_df)
     assert residual is not None and residual.source == "residuals"
-    assert residual.ratio == pytest.approx(table.rss[0] / 8 / noise.var(ddof=1))
+    assert residual.variance_ratio == pytest.approx(table.rss[0] / 8 / noise.var(ddof=1))
 
 
 def test_confounded_parameters_are_found() -> None:
