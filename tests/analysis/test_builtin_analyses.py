@@ -281,7 +281,6 @@ def test_runs_needed_plans_the_rule_signal_effects_applies(
     planned = summary["min_effect"]["params"]["model.hidden_size"]
     assert planned["cohens_f_corrected"] == pytest.approx(0.002 / (sigma * math.sqrt(2 * 4)))
     assert [f.name for f in result.figures] == ["power"]
-    del sigma
 
 
 def _power(f2: float, k: int, r: int, model_df: int, m: int) -> float:
