@@ -30,6 +30,7 @@ from lightning_app.model import BDRNN
 from lightning_app.progress_bar import SparseRichProgressBar
 from lightning_app.tracking import LogConfigCallback, WandbSettings, make_logger, resolve_run
 from lightning_app.tracking.run import RunIdentity, record_run
+from lightning_app.wandb_mode import resolve_mode
 
 # Lightning 2.6 on torch 2.14 warns about its own use of a deprecated torch API on every run.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -74,7 +75,10 @@ class AppCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        check_config_files(sys.argv[1:] if args is None else args)
+        given = sys.argv[1:] if args is None else list(args)
+        check_config_files(given)
+        # A flag outranks $WANDB_MODE, a config file's value does not (see wandb_mode).
+        self.mode_flag = any(a == "--wandb.mode" or a.startswith("--wandb.mode=") for a in given)
         super().parse_arguments(parser, args)
 
     def instantiate_classes(self) -> None:
@@ -101,9 +105,19 @@ class AppCLI(LightningCLI):
         # With run=False (Python use) there is no subcommand level in the config.
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         command = str(self.subcommand or "fit")
-        self.run = resolve_run(config["run_dir"], resuming=config.get("ckpt_path") is not None)
+        self.run = resolve_run(
+            config["run_dir"],
+            resuming=config.get("ckpt_path") is not None,
+            command=command,
+            ckpt_path=config.get("ckpt_path"),
+        )
+        settings: WandbSettings = config["wandb"]
+        mode = resolve_mode(
+            flag=settings.mode if getattr(self, "mode_flag", False) else None,
+            config=settings.mode,
+        )
         if config["trainer"].get("logger") in (None, True):
-            kwargs["logger"] = make_logger(config["wandb"], self.run, command)
+            kwargs["logger"] = make_logger(settings, self.run, command, mode)
         given = config["trainer"].get("callbacks")  # None, one callback, or a list of them
         callbacks = [] if given is None else list(given) if isinstance(given, list) else [given]
         if command == "fit" and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
@@ -115,10 +129,14 @@ class AppCLI(LightningCLI):
             # of a small model's step here (BENCHMARKS.md); this one does both every 10 batches.
             callbacks.append(SparseRichProgressBar(every_n_batches=10, refresh_rate=10))
         kwargs["callbacks"] = callbacks
-        kwargs["default_root_dir"] = str(self.run.dir)
+        run_dir = str(self.run.dir.resolve())
+        kwargs["default_root_dir"] = run_dir
+        # The saved and logged config say where the run lives, as absolute paths.
         raw = self.config[self.subcommand] if self.subcommand else self.config
-        raw["run_dir"] = str(self.run.dir)  # the logged config says where the run lives
+        raw["run_dir"] = run_dir
+        raw["trainer"]["default_root_dir"] = run_dir
         self.save_config_kwargs["config_filename"] = config_filename(self.run.dir, command)
+        self.save_config_kwargs["mode"] = mode
         if getattr(rank_zero_only, "rank", 0) == 0:  # before the Trainer exists
             record_run(self.run)
         trainer = super().instantiate_trainer(**kwargs)

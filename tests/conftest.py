@@ -8,13 +8,16 @@ from lightning_app.commands import main
 
 
 @pytest.fixture(autouse=True)
-def independent_wandb_service(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test's subprocesses start their own wandb service.
+def independent_offline_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test logs offline and its subprocesses start their own wandb service.
 
-    A ``wandb.init`` in this process (the analysis tests log reports in-process) exports
-    ``WANDB_SERVICE`` so that child processes attach to its service; training subprocesses started
-    later would then share it (files land under its directory, a resumed id reads as "in use").
+    Tests never reach W&B's server: ``WANDB_MODE=offline`` outranks a developer's ``wandb login``
+    (tests of the mode rule itself unset it). A ``wandb.init`` in this process (the analysis tests
+    log reports in-process) exports ``WANDB_SERVICE`` so that child processes attach to its
+    service; training subprocesses started later would then share it (files land under its
+    directory, a resumed id reads as "in use").
     """
+    monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_SERVICE", raising=False)
 
 

@@ -133,7 +133,8 @@ def build_parser(
         "--wandb-mode",
         type=Literal["online", "offline"] | None,
         default=None,
-        help="W&B mode (default: $WANDB_MODE, else online with an API key, else offline).",
+        help="W&B mode; default: $WANDB_MODE, else online when wandb has credentials "
+        "(`wandb login`), else offline.",
     )
     parser.add_argument(
         "--list", action="store_true", help="List the registered analyses and exit."

@@ -2,27 +2,20 @@
 
 Summary numbers go to the run summary (``<analysis>/<path>``), every table to a ``wandb.Table``,
 every figure to a ``wandb.Image``, findings to one table, and the report folder to an artifact.
-Offline mode works like training's: ``$WANDB_MODE``, else online with an API key, else offline.
+The W&B mode follows the same rule as training (``lightning_app.wandb_mode``): ``--wandb-mode`` >
+``$WANDB_MODE`` > online with wandb credentials > offline.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lightning_app.analysis.report import Report
 from lightning_app.analysis.runner import to_jsonable
-
-
-def resolved_mode(mode: str | None) -> str:
-    """The W&B mode: explicit, else ``$WANDB_MODE``, else online with an API key, else offline."""
-    if mode:
-        return mode
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
-    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+from lightning_app.errors import UserError
+from lightning_app.wandb_mode import resolve_mode, unreachable
 
 
 def summary_scalars(report_json: dict[str, Any]) -> dict[str, float | int | str | bool]:
@@ -60,33 +53,36 @@ def log_report(
     """Log the written report as a new W&B run; returns the run's id."""
     import wandb
 
-    data = report.to_json()
+    choice = resolve_mode(flag=mode, flag_name="--wandb-mode")
     c = report.context
-    run = wandb.init(
-        project=project,
-        entity=entity,
-        job_type="analysis",
-        group="analysis",
-        name=f"analysis-{c.signal_group}-vs-{c.noise_group}",
-        config=to_jsonable(
-            {
-                "metric": c.metric,
-                "epoch": c.epoch,
-                "noise_group": c.noise_group,
-                "signal_group": c.signal_group,
-                "params": list(c.params),
-                "permutations": c.permutations,
-                "seed": c.seed,
-                "source": report.source,
-                "options": {o.name: o.options for o in report.outcomes},
-            }
-        ),
-        mode=resolved_mode(mode),  # type: ignore[arg-type]
-        dir=str(directory) if directory else None,
-        reinit="finish_previous",
-    )
     try:
-        run.summary.update(summary_scalars(data))
+        run = wandb.init(
+            project=project,
+            entity=entity,
+            job_type="analysis",
+            group="analysis",
+            name=f"analysis-{c.signal_group}-vs-{c.noise_group}",
+            config=to_jsonable(
+                {
+                    "metric": c.metric,
+                    "epoch": c.epoch,
+                    "noise_group": c.noise_group,
+                    "signal_group": c.signal_group,
+                    "params": list(c.params),
+                    "permutations": c.permutations,
+                    "seed": c.seed,
+                    "source": report.source,
+                    "options": {o.name: o.options for o in report.outcomes},
+                }
+            ),
+            mode=choice.mode,
+            dir=str(directory) if directory else None,
+            reinit="finish_previous",
+        )
+    except wandb.errors.CommError as err:
+        raise UserError(unreachable(choice, err, offline_flag="--wandb-mode offline")) from None
+    try:
+        run.summary.update(summary_scalars(report.to_json()))
         payload: dict[str, Any] = {}
         findings = []
         for o in report.outcomes:

@@ -12,6 +12,12 @@ synced twice: the most complete one is read, the others are listed as skipped. F
 start times are the parts of a resumed run (``wandb.init(id=..., resume="allow")`` writes a new
 file per process): they are merged in start order, a later part's values replacing an earlier
 part's for the epochs both logged (training resumed from a checkpoint redoes them).
+
+Only training goes into a history. A file whose job type is an evaluation (``validate``, ``test``,
+``predict``: this tool gives those commands a run of their own, linked by ``trained_run``) is
+listed as skipped with the run it evaluates. Older versions logged evaluations into the trained
+run's own id; such a part is left out of the merge, with a warning on the training run, so the
+final model's numbers never overwrite epoch 0.
 """
 
 from __future__ import annotations
@@ -32,7 +38,12 @@ from wandb.proto import wandb_internal_pb2 as pb
 from lightning_app.runs.epoch_join import EPOCH_KEY, join_epochs
 from lightning_app.runs.flat_config import flatten_config
 from lightning_app.runs.runset import Run, RunWarning, SkippedRun
-from lightning_app.runs.wandb_log import BadHeaderError, LogProblems, iter_payloads
+from lightning_app.runs.wandb_log import (
+    FILE_HEADER_LEN,
+    BadHeaderError,
+    LogProblems,
+    iter_payloads,
+)
 
 RUN_FILE = re.compile(r"^run-(?P<id>.+)\.wandb$")
 RUN_DIR = re.compile(r"^(offline-)?run-")
@@ -40,6 +51,8 @@ RUNNING_GRACE_S = 300.0
 """A file without an exit record modified this recently is a live run, not a crashed one."""
 
 _STATE_RANK = {"finished": 0, "failed": 1, "running": 2, "crashed": 3}
+EVALUATION_JOB_TYPES = frozenset({"validate", "test", "predict"})
+"""Job types of Lightning's evaluation commands (``WandbSettings.job_type``'s defaults)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class RunHeader:
     group: str | None
     sweep_id: str | None
     tags: tuple[str, ...]
+    job_type: str = ""
     start_time: float = 0.0
     """Seconds since the epoch when the writing process started the run."""
 
@@ -65,6 +79,8 @@ class FileResult:
     skipped: str | None = None
     filtered_out: bool = False
     warnings: list[str] = field(default_factory=list)
+    evaluation: tuple[str, str] | None = None
+    """For an evaluation's file: its run id and job type (never merged into a history)."""
 
 
 def find_run_files(root: Path) -> list[Path]:
@@ -114,11 +130,25 @@ def read_run_file(
         return result
     header, config, rows, exit_code, undecodable, nonfinite = decoded
     if header is None:
-        result.skipped = (
-            f"no run record: the file ends before the run started ({len(data)} bytes)"
-            if not problems.damaged
-            else f"no run record: {problems.describe()}"
-        )
+        if problems.damaged:
+            result.skipped = f"no run record: {problems.describe()}"
+        elif len(data) <= FILE_HEADER_LEN:
+            result.skipped = (
+                f"empty run file (only its {len(data)}-byte header): the process stopped, or is "
+                "still starting, before wandb wrote its first records (wandb-core buffers them "
+                "for up to ~15 s)"
+            )
+        else:
+            result.skipped = (
+                f"no run record in its {len(data)} bytes: the process stopped before wandb "
+                "wrote the run's start"
+            )
+        return result
+    if header.job_type in EVALUATION_JOB_TYPES:
+        result.evaluation = (header.id, header.job_type)
+        trained = config.get("trained_run")
+        of = f" of run {trained}" if trained else ""
+        result.skipped = f"a {header.job_type} run{of}: evaluation results, not a training history"
         return result
 
     if exit_code is not None:
@@ -170,6 +200,9 @@ def combine_same_run(results: Sequence[FileResult], root: Path) -> list[FileResu
     for res in results:
         if res.run is not None:
             by_id.setdefault(res.run.id, []).append(res)
+    for res in results:
+        if res.evaluation is not None and res.evaluation[0] in by_id:
+            _fold_evaluation_part(res, by_id[res.evaluation[0]][0], root)
     for files in by_id.values():
         if len(files) < 2:
             continue
@@ -186,6 +219,16 @@ def combine_same_run(results: Sequence[FileResult], root: Path) -> list[FileResu
         if len(kept) > 1:
             _merge_resumed(sorted(kept, key=lambda r: r.start_time), root)
     return list(results)
+
+
+def _fold_evaluation_part(part: FileResult, training: FileResult, root: Path) -> None:
+    """An evaluation logged into a trained run's own id (older versions): a warning, not data."""
+    assert part.evaluation is not None
+    training.warnings.append(
+        f"{_rel(part.path, root)}: a {part.evaluation[1]} part logged into this run's id "
+        "was left out of its training history"
+    )
+    part.skipped = None
 
 
 def _skip_as_copy_of(other: FileResult, best: FileResult, root: Path) -> None:
@@ -287,6 +330,7 @@ def _decode(
                 group=run.run_group or None,
                 sweep_id=run.sweep_id or None,
                 tags=tuple(run.tags),
+                job_type=run.job_type,
                 start_time=run.start_time.seconds + run.start_time.nanos / 1e9,
             )
             if not keep(header):

@@ -27,12 +27,14 @@ from lightning_app.sweeps.runner import (
 from lightning_app.sweeps.spec import SweepSpec, load_sweep
 from lightning_app.sweeps.state import StateStore, sweep_lock
 from lightning_app.sweeps.validate import validate_runs
+from lightning_app.wandb_mode import ModeChoice, resolve_mode
 
 DESCRIPTION = f"""\
 Run a sweep written in W&B's sweep format (method grid or random, parameters, command) on this
 machine: each run is the sweep's command (python -m lightning_app fit --config ... ${{args}}) in
 its own process, folder (SWEEP_DIR/<run>/: run.log, config.yaml, checkpoints, W&B files) and W&B
-group (the sweep's name), offline unless WANDB_MODE or --wandb-mode says otherwise.
+group (the sweep's name). W&B mode: --wandb-mode, else each run's own rule (online when wandb
+has credentials, offline otherwise; see --help of fit for wandb.mode).
 
   python -m lightning_app sweep configs/sweeps/cpu/noise.yaml --workers 2
   python -m lightning_app sweep configs/sweeps/cpu/signal.yaml --workers 2 --retry 1
@@ -99,8 +101,9 @@ def build_parser() -> ArgumentParser:
         "--wandb-mode",
         type=Literal["offline", "online", "disabled"] | None,
         default=None,
-        help="W&B mode of the runs (default: $WANDB_MODE, else offline); a mode set in the "
-        "runs' config file wins.",
+        help="W&B mode of the runs, given to them as $WANDB_MODE: it outranks a config file's "
+        "wandb.mode, not a --wandb.mode in the sweep file. Default: each run's own rule "
+        "($WANDB_MODE, the config file, else online when wandb has credentials, else offline).",
     )
     return parser
 
@@ -146,7 +149,9 @@ def main(argv: list[str]) -> None:
     threads = threads_per_run(args.workers, args.threads)
     env = run_environment(threads, args.wandb_mode)
     subcommand = first.get("subcommand") or "fit"
-    mode = first[subcommand]["wandb"]["mode"] or env["WANDB_MODE"]
+    flags = [a for a in command(runs[0]) if a.startswith("--wandb.mode")]
+    configured = first[subcommand]["wandb"]["mode"]
+    mode = resolve_mode(flag=configured if flags else None, config=configured, env=env)
     cores = available_cores()
     console.print(
         f"sweep {spec.name}: {spec.method}, {len(runs)} runs, folder {folder.root}; "
@@ -160,7 +165,7 @@ def main(argv: list[str]) -> None:
     if spec.raw.get("early_terminate") or spec.raw.get("metric"):
         console.print("note: metric and early_terminate are for W&B's server; ignored here")
     if args.dry_run:
-        _print_dry_run(console, folder, runs, command, env, threads, args.wandb_mode)
+        _print_dry_run(console, folder, runs, command, threads, mode)
         return
     _run(console, folder, spec, runs, command, options, args, threads)
 
@@ -179,14 +184,12 @@ def _print_dry_run(
     folder: SweepFolder,
     runs: list[PlannedRun],
     command: Any,
-    env: dict[str, str],
     threads: int,
-    wandb_mode: str | None,
+    mode: ModeChoice,
 ) -> None:
     store = StateStore(folder.root) if folder.exists() else None
     console.print(
-        f"each run: OMP_NUM_THREADS={threads} WANDB_MODE={env['WANDB_MODE']}, "
-        f"log in {folder.root}/<run>/run.log"
+        f"each run: OMP_NUM_THREADS={threads}, W&B {mode.mode}, log in {folder.root}/<run>/run.log"
     )
     for run in runs:
         status = store.status(run.key) if store is not None else "pending"

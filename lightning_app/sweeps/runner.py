@@ -85,10 +85,8 @@ def run_environment(
         env.pop(name, None)
     for name in THREAD_VARS:
         env[name] = str(threads)
-    if wandb_mode is not None:
+    if wandb_mode is not None:  # else each run applies the W&B mode rule (wandb_mode.py)
         env["WANDB_MODE"] = wandb_mode
-    else:
-        env.setdefault("WANDB_MODE", "offline")
     env["PYTHONUNBUFFERED"] = "1"  # the log shows progress as it happens
     return env
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -11,10 +11,11 @@ import lightning as L
 import yaml
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_app.errors import UserError
 from lightning_app.tracking.run import RunIdentity
-
-WandbMode = Literal["offline", "online", "disabled"]
+from lightning_app.wandb_mode import ModeChoice, WandbMode, unreachable
 
 
 @dataclass
@@ -27,9 +28,13 @@ class WandbSettings:
         group: run group; sweeps set it to the sweep's name (``noise``, ``signal``).
         job_type: W&B job type; default: ``train`` for ``fit``, else the command's name.
         tags: W&B tags.
-        name: display name; default: W&B's choice.
-        mode: ``offline``, ``online`` or ``disabled``; default: ``$WANDB_MODE``, else ``online``
-            when ``$WANDB_API_KEY`` is set, else ``offline`` (no account needed).
+        name: display name; default: W&B's choice (``<command>-of-<run id>`` for an evaluation).
+        mode: ``online``, ``offline`` or ``disabled``. Precedence: ``--wandb.mode`` >
+            ``$WANDB_MODE`` > this key in a config file > automatic: online when wandb has
+            credentials (``wandb login``, ``$WANDB_API_KEY``) or under ``wandb agent``, else
+            offline.
+        fallback: ``offline`` to log offline when online was chosen but the W&B server cannot
+            be reached; default: stop with an error naming the server.
         dir: folder that receives W&B's ``wandb/`` run folders.
     """
 
@@ -40,33 +45,56 @@ class WandbSettings:
     tags: list[str] = field(default_factory=list)
     name: str | None = None
     mode: WandbMode | None = None
+    fallback: Literal["offline"] | None = None
     dir: str = "."
 
-    def resolved_mode(self) -> str:
-        if self.mode is not None:
-            return self.mode
-        if os.environ.get("WANDB_MODE"):
-            return os.environ["WANDB_MODE"]
-        return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
+def make_logger(
+    settings: WandbSettings, run: RunIdentity, subcommand: str, mode: ModeChoice
+) -> WandbLogger:
+    """A WandbLogger for this run; only global rank 0 ever creates the W&B run.
 
-def make_logger(settings: WandbSettings, run: RunIdentity, subcommand: str) -> WandbLogger:
-    """A WandbLogger for this run; only global rank 0 ever creates the W&B run."""
-    mode = settings.resolved_mode()
+    An online run is started here, before training, so that an unreachable server stops the
+    command at once with one line (or falls back to offline when ``fallback`` says so).
+    """
     Path(settings.dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(
+    extra: dict[str, Any] = {}
+    if run.trained_run is not None:
+        extra["config"] = {"trained_run": run.trained_run}
+    logger = WandbLogger(
         project=settings.project,
         entity=settings.entity,
         group=settings.group,
         job_type=settings.job_type or ("train" if subcommand == "fit" else subcommand),
         tags=list(settings.tags),
-        name=settings.name,
+        name=settings.name
+        or (f"{subcommand}-of-{run.trained_run}" if run.trained_run is not None else None),
         save_dir=settings.dir,
         id=run.id,
         resume="allow" if run.resumed else None,
-        offline=mode == "offline",
-        mode=mode,
+        offline=mode.mode == "offline",
+        mode=mode.mode,
+        **extra,
     )
+    if mode.mode == "online" and getattr(rank_zero_only, "rank", 0) == 0:
+        from wandb.errors import Error as WandbError
+
+        try:
+            logger.experiment  # noqa: B018 - starts the W&B run
+        except WandbError as err:
+            message = unreachable(mode, err, offline_flag="--wandb.mode=offline")
+            if settings.fallback != "offline":
+                raise UserError(
+                    f"{message}, or add --wandb.fallback=offline to fall back when it is down"
+                ) from None
+            print(
+                f"warning: {message}; falling back as --wandb.fallback=offline asks "
+                "(`wandb sync` uploads the run later)",
+                file=sys.stderr,
+            )
+            offline = ModeChoice("offline", "fallback: server unreachable")
+            return make_logger(settings, run, subcommand, offline)
+    return logger
 
 
 class LogConfigCallback(SaveConfigCallback):
@@ -74,13 +102,54 @@ class LogConfigCallback(SaveConfigCallback):
 
     Lightning's own callback writes to ``trainer.log_dir``, which every WandbLogger run shares,
     and logs nothing to W&B; here each run writes ``<run_dir>/config.yaml`` (rewritten on resume).
+    ``config.yaml`` stays a config you can run again; the W&B config also shows what the tool
+    chose for the keys left at their defaults: the W&B mode, the logger and every callback.
     """
 
-    def __init__(self, parser: Any, config: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, parser: Any, config: Any, mode: ModeChoice | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(parser, config, **{**kwargs, "save_to_log_dir": False})
+        self.mode = mode
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         text = self.parser.dump(self.config, skip_unset=False)
         (Path(trainer.default_root_dir) / self.config_filename).write_text(text)
         if isinstance(trainer.logger, WandbLogger):
-            trainer.logger.log_hyperparams(yaml.safe_load(text))
+            trainer.logger.log_hyperparams(self.as_used(yaml.safe_load(text), trainer))
+
+    def as_used(self, config: dict[str, Any], trainer: L.Trainer) -> dict[str, Any]:
+        """``config`` with the W&B mode, logger and callbacks the run really has."""
+        logger = trainer.logger
+        trainer_config = config.setdefault("trainer", {})
+        if isinstance(logger, WandbLogger) and trainer_config.get("logger") in (None, True):
+            run = logger.experiment
+            trainer_config["logger"] = {
+                "class_path": _class_path(logger),
+                "init_args": {
+                    "project": run.project,
+                    "id": run.id,
+                    "group": run.group or None,
+                    "job_type": run.job_type or None,
+                    "save_dir": logger.save_dir,
+                    "mode": self.mode.mode if self.mode else None,
+                },
+            }
+        if self.mode is not None:
+            config.setdefault("wandb", {})["mode"] = self.mode.mode
+        given = trainer_config.get("callbacks")
+        listed = [] if given is None else list(given) if isinstance(given, list) else [given]
+        named = [c.get("class_path") for c in listed if isinstance(c, dict)]
+        for callback in trainer.callbacks:  # type: ignore[attr-defined]
+            path = _class_path(callback)
+            if path in named:
+                named.remove(path)  # the user's entry, with its init_args, says it already
+            else:
+                listed.append({"class_path": path})
+        trainer_config["callbacks"] = listed
+        return config
+
+
+def _class_path(obj: object) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"

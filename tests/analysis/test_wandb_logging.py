@@ -12,7 +12,7 @@ from analyses.signal_effects import SignalEffects
 from lightning_app.analysis import Selection
 from lightning_app.analysis.command import Prepared, analyze
 from lightning_app.analysis.report import write_report
-from lightning_app.analysis.wandb_log import log_report, resolved_mode, summary_scalars
+from lightning_app.analysis.wandb_log import log_report, summary_scalars
 from lightning_app.runs.runset import RunSet
 
 
@@ -73,14 +73,3 @@ def test_summary_scalars_flatten_dicts_and_skip_lists() -> None:
         "a/x": 1.5,
         "a/params/p/v": "signal",
     }
-
-
-def test_mode_follows_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    assert resolved_mode(None) == "offline"
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    assert resolved_mode(None) == "online"
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    assert resolved_mode(None) == "offline"
-    assert resolved_mode("online") == "online"

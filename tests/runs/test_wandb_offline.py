@@ -408,7 +408,21 @@ def test_file_cut_before_the_run_record_is_skipped(wandb_runs, wandb_copy):
     runs = load_runs(str(root), progress=False)
     assert runs.ids == [wandb_runs.ids["noise0"]]
     assert reasons(runs)[wandb_runs.ids["noise1"]].endswith(
-        "no run record: the file ends before the run started (40 bytes)"
+        "no run record in its 40 bytes: the process stopped before wandb wrote the run's start"
+    )
+
+
+def test_header_only_file_of_a_run_killed_early_says_so(wandb_runs, wandb_copy):
+    # wandb-core buffers a new run's records for up to ~15 s: a run killed sooner leaves the
+    # 7-byte file header and nothing else.
+    root = wandb_copy("noise0", "noise1")
+    (target,) = root.glob(f"*/run-{wandb_runs.ids['noise1']}.wandb")
+    target.write_bytes(target.read_bytes()[:7])
+    runs = load_runs(str(root), progress=False)
+    assert runs.ids == [wandb_runs.ids["noise0"]]
+    assert reasons(runs)[wandb_runs.ids["noise1"]].endswith(
+        "empty run file (only its 7-byte header): the process stopped, or is still starting, "
+        "before wandb wrote its first records (wandb-core buffers them for up to ~15 s)"
     )
 
 

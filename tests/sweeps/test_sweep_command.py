@@ -220,7 +220,7 @@ def test_dry_run_prints_each_command_and_writes_nothing(
         "--wandb.group=tiny",
     ]
     assert "4 runs" in result.stdout and "2 worker(s) x 1 thread(s)" in result.stdout
-    assert "OMP_NUM_THREADS=1 WANDB_MODE=offline" in result.stdout
+    assert "OMP_NUM_THREADS=1, W&B offline" in result.stdout
     assert not (tmp_path / "sweeps").exists()
 
 

@@ -134,7 +134,8 @@ def test_each_run_gets_its_share_of_threads_and_an_attempt_tag(tmp_path: Path) -
     assert threads_per_run(64) == 1 and threads_per_run(2, threads=3) == 3
     env = run_environment(1, None, base={"WANDB_RUN_ID": "x", "PATH": "/bin"})
     assert all(env[name] == "1" for name in THREAD_VARS)
-    assert env["WANDB_MODE"] == "offline" and "WANDB_RUN_ID" not in env
+    # no --wandb-mode: nothing forced, each run applies the mode rule itself
+    assert "WANDB_MODE" not in env and "WANDB_RUN_ID" not in env
     assert run_environment(1, None, base={"WANDB_MODE": "online"})["WANDB_MODE"] == "online"
     assert run_environment(1, "disabled", base={"WANDB_MODE": "online"})["WANDB_MODE"] == "disabled"
     assert ATTEMPT_TAG not in env  # added per attempt

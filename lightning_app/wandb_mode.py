@@ -1,0 +1,117 @@
+"""The one W&B mode rule, shared by ``fit`` (and the other run commands), ``sweep`` and ``analyze``.
+
+Precedence: an explicit flag (``--wandb.mode``, ``--wandb-mode``) > ``$WANDB_MODE`` > the config
+file's ``wandb.mode`` > automatic. Automatic is ``online`` when wandb has credentials
+(``$WANDB_API_KEY``, ``$WANDB_IDENTITY_TOKEN_FILE``, or the netrc entry ``wandb login`` writes for
+the W&B host) or the process runs under ``wandb agent`` (``$WANDB_SWEEP_ID``); ``offline``
+otherwise, so a laptop without an account never needs one.
+
+Credentials are looked up the way wandb 0.31 does (``wandb/sdk/lib/wbauth``), with the standard
+library, because wandb's own lookup is private and ``wandb.login`` writes wandb's settings file.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+from urllib.parse import urlsplit
+
+from lightning_app.errors import UserError
+
+WandbMode = Literal["online", "offline", "disabled"]
+MODES: tuple[str, ...] = get_args(WandbMode)
+# Aliases wandb 0.31 accepts in WANDB_MODE (wandb_settings.Settings.mode) and what they mean.
+_ALIASES = {"dryrun": "offline", "run": "online"}
+DEFAULT_BASE_URL = "https://api.forge.coreweave.com"
+"""wandb 0.31's default server; ``wandb login`` stores its key under this host or, before 0.31,
+under the W&B API host behind it."""
+_DEFAULT_HOSTS = ("api.forge.coreweave.com", "api.wandb.ai")
+
+
+@dataclass(frozen=True)
+class ModeChoice:
+    """A resolved W&B mode and why it was chosen (shown to the user)."""
+
+    mode: WandbMode
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.mode} ({self.reason})"
+
+
+def resolve_mode(
+    *,
+    flag: str | None = None,
+    config: str | None = None,
+    flag_name: str = "--wandb.mode",
+    env: Mapping[str, str] | None = None,
+) -> ModeChoice:
+    """The mode a run logs in: ``flag`` > ``$WANDB_MODE`` > ``config`` > automatic."""
+    env = os.environ if env is None else env
+    if flag:
+        return ModeChoice(_checked(flag, flag_name), flag_name)
+    if env.get("WANDB_MODE"):
+        return ModeChoice(_checked(env["WANDB_MODE"], "WANDB_MODE"), "$WANDB_MODE")
+    if config:
+        return ModeChoice(_checked(config, "wandb.mode"), "the config's wandb.mode")
+    if env.get("WANDB_SWEEP_ID"):
+        return ModeChoice("online", "started by wandb agent")
+    found = credentials(env)
+    if found:
+        return ModeChoice("online", f"W&B credentials in {found}")
+    return ModeChoice("offline", "no W&B credentials; `wandb login` to log online")
+
+
+def server_url(env: Mapping[str, str] | None = None) -> str:
+    """The W&B server runs talk to: ``$WANDB_BASE_URL`` or wandb's default."""
+    env = os.environ if env is None else env
+    return env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
+
+
+def unreachable(choice: ModeChoice, err: BaseException, *, offline_flag: str) -> str:
+    """One line for an online run whose server could not be reached (wandb's ``CommError``)."""
+    text = str(err).strip()
+    reason = text.splitlines()[0] if text else type(err).__name__
+    return (
+        f"W&B online ({choice.reason}), but the server {server_url()} cannot be reached: "
+        f"{reason}; log offline with {offline_flag}"
+    )
+
+
+def credentials(env: Mapping[str, str] | None = None) -> str | None:
+    """Where wandb would find credentials for the server (an env var or a netrc file), if any."""
+    env = os.environ if env is None else env
+    for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE"):
+        if env.get(name):
+            return f"${name}"
+    path = netrc_path(env)
+    try:
+        entries = netrc.netrc(str(path)).hosts
+    except (OSError, netrc.NetrcParseError):
+        return None
+    url = server_url(env)
+    hosts = _DEFAULT_HOSTS if url == DEFAULT_BASE_URL else (urlsplit(url).netloc,)
+    if any(entries.get(host, (None, None, None))[2] for host in hosts):
+        return str(path)
+    return None
+
+
+def netrc_path(env: Mapping[str, str]) -> Path:
+    """The netrc file wandb reads: ``$NETRC``, else ``~/.netrc``, else ``~/_netrc`` if it exists."""
+    if env.get("NETRC"):
+        return Path(env["NETRC"]).expanduser()
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    unix = home / ".netrc"
+    windows = home / "_netrc"
+    return windows if not unix.exists() and windows.exists() else unix
+
+
+def _checked(value: str, where: str) -> WandbMode:
+    mode = _ALIASES.get(value, value)
+    if mode not in MODES:
+        raise UserError(f"{where}={value!r} is not a W&B mode; use one of {', '.join(MODES)}")
+    return mode  # type: ignore[return-value]  # checked against MODES just above
