@@ -77,8 +77,9 @@ class AppCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         given = sys.argv[1:] if args is None else list(args)
         check_config_files(given)
-        # A flag outranks $WANDB_MODE, a config file's value does not (see wandb_mode).
-        self.mode_flag = any(a == "--wandb.mode" or a.startswith("--wandb.mode=") for a in given)
+        # A flag outranks $WANDB_MODE, a config file's value does not (see wandb_mode); an
+        # evaluation joins its trained run's group unless a flag names another.
+        self.flags = {a.split("=", 1)[0] for a in given if a.startswith("--wandb.")}
         super().parse_arguments(parser, args)
 
     def instantiate_classes(self) -> None:
@@ -112,10 +113,12 @@ class AppCLI(LightningCLI):
             ckpt_path=config.get("ckpt_path"),
         )
         settings: WandbSettings = config["wandb"]
+        flags: set[str] = getattr(self, "flags", set())
         mode = resolve_mode(
-            flag=settings.mode if getattr(self, "mode_flag", False) else None,
-            config=settings.mode,
+            flag=settings.mode if "--wandb.mode" in flags else None, config=settings.mode
         )
+        if self.run.trained_run is not None and "--wandb.group" not in flags:
+            settings.group = trained_group(self.run.dir) or settings.group
         if config["trainer"].get("logger") in (None, True):
             kwargs["logger"] = make_logger(settings, self.run, command, mode)
         given = config["trainer"].get("callbacks")  # None, one callback, or a list of them
@@ -180,6 +183,16 @@ def refused_class_message(message: str) -> str:
     kind = first.group(1).rsplit(".", 1)[-1] if first else "class"
     errors = [x.strip()[2:] for x in lines if x.startswith("  - ")]
     return f"a {kind} in the config could not be built: {errors[0] if errors else lines[0]}"
+
+
+def trained_group(run_dir: Path) -> str | None:
+    """The W&B group in a trained run's ``config.yaml``, if it can be read."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        group = config["wandb"]["group"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return str(group) if group else None
 
 
 def config_filename(run_dir: Path, subcommand: str) -> str:

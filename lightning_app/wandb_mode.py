@@ -72,13 +72,12 @@ def server_url(env: Mapping[str, str] | None = None) -> str:
     return env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
 
 
-def unreachable(choice: ModeChoice, err: BaseException, *, offline_flag: str) -> str:
+def unreachable(choice: ModeChoice, err: BaseException) -> str:
     """One line for an online run whose server could not be reached (wandb's ``CommError``)."""
     text = str(err).strip()
     reason = text.splitlines()[0] if text else type(err).__name__
     return (
-        f"W&B online ({choice.reason}), but the server {server_url()} cannot be reached: "
-        f"{reason}; log offline with {offline_flag}"
+        f"W&B online ({choice.reason}), but the server {server_url()} cannot be reached: {reason}"
     )
 
 

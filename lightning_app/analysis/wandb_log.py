@@ -80,7 +80,9 @@ def log_report(
             reinit="finish_previous",
         )
     except wandb.errors.CommError as err:
-        raise UserError(unreachable(choice, err, offline_flag="--wandb-mode offline")) from None
+        raise UserError(
+            f"{unreachable(choice, err)}; log offline with --wandb-mode offline"
+        ) from None
     try:
         run.summary.update(summary_scalars(report.to_json()))
         payload: dict[str, Any] = {}

@@ -77,21 +77,24 @@ def make_logger(
         **extra,
     )
     if mode.mode == "online" and getattr(rank_zero_only, "rank", 0) == 0:
+        import wandb
         from wandb.errors import Error as WandbError
 
         try:
             logger.experiment  # noqa: B018 - starts the W&B run
         except WandbError as err:
-            message = unreachable(mode, err, offline_flag="--wandb.mode=offline")
+            message = unreachable(mode, err)
             if settings.fallback != "offline":
                 raise UserError(
-                    f"{message}, or add --wandb.fallback=offline to fall back when it is down"
+                    f"{message}; log offline with --wandb.mode=offline, or add "
+                    "--wandb.fallback=offline to fall back when it is down"
                 ) from None
             print(
-                f"warning: {message}; falling back as --wandb.fallback=offline asks "
+                f"warning: {message}; logging offline as --wandb.fallback=offline asks "
                 "(`wandb sync` uploads the run later)",
                 file=sys.stderr,
             )
+            wandb.teardown()  # the service still holds the failed run's id
             offline = ModeChoice("offline", "fallback: server unreachable")
             return make_logger(settings, run, subcommand, offline)
     return logger
