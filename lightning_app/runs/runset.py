@@ -27,6 +27,10 @@ RUN_STATES = ("finished", "crashed", "running", "failed")
 META_COLUMNS = ("name", "group", "sweep_id", "tags", "state")
 
 
+EVALUATION_JOB_TYPES = frozenset({"validate", "test", "predict"})
+"""W&B job types of Lightning's evaluation commands: their runs are never training histories."""
+
+
 @dataclass(frozen=True)
 class SkippedRun:
     """A run (or file) that could not be read, with the reason, listed in reports."""

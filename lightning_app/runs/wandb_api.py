@@ -4,8 +4,9 @@
   ``lazy=False``, so each page of the listing brings every run's config: no request per run for it.
 - Histories come from ``Run.scan_history`` (every logged row), never ``Run.history`` (a sample of
   rows, which would make epochs go missing at random).
-- Transient failures (429, 5xx, dropped connections) are retried with backoff; a history scan
-  resumes after the last ``_step`` it got.
+- wandb-core (wandb 0.31's service process) retries 429/5xx itself; what it does not retry (its
+  reply timing out, a dropped connection it passed back) is retried here with backoff
+  (:mod:`lightning_app.runs.retry`), and a history scan resumes after the last ``_step`` it got.
 - Ended runs are cached (:mod:`lightning_app.runs.api_cache`): read again, they cost only the
   listing; ``cache_only=True`` reads the cache with no network at all.
 
@@ -30,7 +31,7 @@ from lightning_app.runs.filters import RunFilter
 from lightning_app.runs.flat_config import flatten_config
 from lightning_app.runs.progress import progress_bar
 from lightning_app.runs.retry import RetryPolicy, call_with_retries, http_status
-from lightning_app.runs.runset import Run, RunWarning, SkippedRun
+from lightning_app.runs.runset import EVALUATION_JOB_TYPES, Run, RunWarning, SkippedRun
 
 SCHEME = "wandb://"
 STATE_MAP = {
@@ -100,8 +101,13 @@ def read_api_runs(
         assert store is not None
         return _from_cache(store, flt, source)
     retry = retry or RetryPolicy()
-    api = api if api is not None else _default_api(source)
-    listing = _list_runs(api, f"{entity}/{project}", flt, per_page)
+    api = api if api is not None else _default_api(source, entity, project)
+    try:
+        listing = call_with_retries(
+            partial(_list_runs, api, f"{entity}/{project}", flt, per_page), retry
+        )
+    except Exception as exc:
+        raise UserError(f"{source}: listing runs failed: {_describe(exc)}") from None
     result = ApiResult()
     total = _length(listing, retry, source)
     with progress_bar(f"W&B {entity}/{project}", total, progress) as advance:
@@ -136,6 +142,15 @@ def _read_one(
     sweep_id = _sweep_id(remote)
     if not (flt.header_ok(group, sweep_id, tags) and flt.state_ok(state)):
         return  # a server that ignored part of the filter
+    job_type = getattr(remote, "job_type", None) or ""
+    if job_type in EVALUATION_JOB_TYPES:  # validate/test/predict runs (see wandb_offline)
+        name = getattr(remote, "name", None) or run_id
+        result.skipped.append(
+            SkippedRun(
+                run_id, f"a {job_type} run ({name}): evaluation results, not a training history"
+            )
+        )
+        return
     fingerprint = _fingerprint(remote, raw_state)
     if store is not None and raw_state not in LIVE_STATES:
         cached = store.get(run_id, fingerprint)
@@ -250,11 +265,13 @@ def _length(listing: Any, retry: RetryPolicy, source: str) -> int | None:
         raise UserError(f"{source}: listing runs failed: {_describe(exc)}") from None
 
 
-def _default_api(source: str) -> Any:
+def _default_api(source: str, entity: str, project: str) -> Any:
+    # The entity given, wandb.Api.runs() does not ask the server for the default one first.
+    # timeout: how long each request waits for wandb-core (which retries meanwhile), see retry.py.
     try:
         import wandb
 
-        return wandb.Api(timeout=60)
+        return wandb.Api(overrides={"entity": entity, "project": project}, timeout=60)
     except Exception as exc:
         raise UserError(
             f"{source}: cannot use the W&B API ({_describe(exc)}); run `wandb login` or set "

@@ -37,7 +37,7 @@ from wandb.proto import wandb_internal_pb2 as pb
 
 from lightning_app.runs.epoch_join import EPOCH_KEY, join_epochs
 from lightning_app.runs.flat_config import flatten_config
-from lightning_app.runs.runset import Run, RunWarning, SkippedRun
+from lightning_app.runs.runset import EVALUATION_JOB_TYPES, Run, RunWarning, SkippedRun
 from lightning_app.runs.wandb_log import (
     FILE_HEADER_LEN,
     BadHeaderError,
@@ -51,8 +51,6 @@ RUNNING_GRACE_S = 300.0
 """A file without an exit record modified this recently is a live run, not a crashed one."""
 
 _STATE_RANK = {"finished": 0, "failed": 1, "running": 2, "crashed": 3}
-EVALUATION_JOB_TYPES = frozenset({"validate", "test", "predict"})
-"""Job types of Lightning's evaluation commands (``WandbSettings.job_type``'s defaults)."""
 
 
 @dataclass(frozen=True)

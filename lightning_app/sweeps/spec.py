@@ -117,8 +117,13 @@ class SweepSpec:
 
     @property
     def digest(self) -> str:
-        """Identity of the file's content (comments and key order do not count)."""
-        return spec_digest(self.raw)
+        """Identity of the file's content (comments and key order do not count, nor a
+        ``program`` the command does not use: ``wandb agent`` needs the key, no run sees it, and
+        adding it must not orphan a sweep folder started without it)."""
+        raw = self.raw
+        if "${program}" not in self.command:
+            raw = {key: value for key, value in raw.items() if key != "program"}
+        return spec_digest(raw)
 
 
 def spec_digest(raw: Mapping[str, Any]) -> str:

@@ -73,3 +73,39 @@ def test_summary_scalars_flatten_dicts_and_skip_lists() -> None:
         "a/x": 1.5,
         "a/params/p/v": "signal",
     }
+
+
+def test_online_with_an_unreachable_server_is_one_line(
+    planted: RunSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials make ``analyze --wandb`` log online; a server that cannot be reached (a closed
+    loopback port, reached by wandb's real client) ends it with one line naming the server."""
+    import socket
+
+    import wandb
+
+    from lightning_app.errors import UserError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        server = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", server)
+    monkeypatch.setenv("WANDB_INIT_TIMEOUT", "3")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    prepared = Prepared(analyses=[(SignalEffects(), "built-in", {})], order=["signal-effects"])
+    report = analyze(planted, Selection("noise", "signal", permutations=99), prepared)
+    files = write_report(report, tmp_path / "report")
+    try:
+        with pytest.raises(UserError) as raised:
+            log_report(report, files, project="lightning_app", directory=tmp_path)
+    finally:
+        wandb.teardown()
+    message = str(raised.value)
+    assert message.startswith(
+        f"W&B online (W&B credentials in $WANDB_API_KEY), but the server {server} cannot be "
+        "reached: "
+    )
+    assert message.endswith("; log offline with --wandb-mode offline")
+    assert "\n" not in message

@@ -2,7 +2,9 @@
 
 The W&B cloud cannot be reached from here: these tests run against ``FakeApi``
 (``tests/runs/fake_wandb_api.py``), which serves recorded run objects with wandb 0.31's paging,
-laziness and error types, and counts every request.
+laziness and errors (built and wrapped as wandb 0.31 builds them, checked against the real
+package in ``test_retry.py``), and counts every request. ``test_retry.py`` also reads through
+the real ``wandb.Api`` with only the wandb-core process stubbed.
 """
 
 from __future__ import annotations
@@ -18,10 +20,22 @@ from lightning_app.runs.filters import RunFilter
 from lightning_app.runs.retry import RetryPolicy, http_status, is_transient
 from lightning_app.runs.wandb_api import server_filters
 
-from .fake_wandb_api import FakeApi, http_error
+from .fake_wandb_api import (
+    CONNECTION_RESET,
+    SERVICE_TIMEOUT,
+    FakeApi,
+    core_error,
+    dropped_connection,
+    http_failure,
+    normalized,
+    recorded_runs,
+    service_gone,
+    service_timeout,
+)
 
 SOURCE = "wandb://ada/signal-noise"
 ENDED = ["n0a1b2c3", "n1d4e5f6", "n2g7h8i9", "s0j1k2l3"]
+GIVING_UP = "https://api.wandb.ai/graphql giving up after 21 attempt(s)"  # wandb-core's retries
 
 
 class Sleeps(list):
@@ -70,6 +84,20 @@ def test_reads_runs_histories_and_configs(read):
     assert hist.loc[1, "train/loss"] == pytest.approx(0.5 + 0.097)
 
 
+def test_evaluation_runs_are_listed_not_read(read):
+    recorded = recorded_runs()
+    (validate,) = [r for r in recorded["runs"] if r["attrs"]["name"] == "n1d4e5f6"]
+    validate["attrs"]["jobType"] = "validate"
+    api = FakeApi(recorded)
+    runs = read(api)
+    assert "n1d4e5f6" not in runs.ids and "n0a1b2c3" in runs.ids
+    (skipped,) = [s for s in runs.skipped if s.id == "n1d4e5f6"]
+    assert skipped.reason == (
+        "a validate run (noise-n1-1): evaluation results, not a training history"
+    )
+    assert api.calls["scan_history"] == 4  # of 5 runs: the evaluation's history is not fetched
+
+
 def test_media_and_text_nan_rows(read):
     runs = read(FakeApi())
     hist = runs.history.loc["n2g7h8i9"]
@@ -107,46 +135,78 @@ def test_filters_go_to_the_server_and_are_checked_again(read):
     assert read(FakeApi(), sweep="sw123abc").ids == ["s0j1k2l3"]
 
 
-def test_rate_limits_and_server_errors_are_retried_with_backoff(read, sleeps):
+def test_timeouts_and_dropped_connections_are_retried_with_backoff(read, sleeps):
     api = FakeApi()
-    api.fail("runs_page", http_error(429, retry_after=7))
-    api.fail("runs_page", http_error(503))
-    api.fail("scan:n1d4e5f6", http_error(500))  # before any row
-    api.fail("scan:n2g7h8i9", http_error(502), after_rows=4)  # mid-scan
+    api.fail("runs_page", service_timeout())  # wandb-core did not answer in time
+    api.fail("runs_page", dropped_connection())
+    api.fail("scan:n1d4e5f6", service_timeout())  # before any row: CommError-wrapped
+    api.fail("scan:n2g7h8i9", dropped_connection(), after_rows=4)  # mid-scan: unwrapped
     runs = read(api)
     clean = read(FakeApi(), cache=False)
     assert runs.ids == clean.ids and not runs.skipped
     np.testing.assert_array_equal(
         runs.metric_matrix("test/acc").values, clean.metric_matrix("test/acc").values
     )
-    assert sleeps[0] == 7.0  # the server's Retry-After
-    assert 0 <= sleeps[1] <= 2.0  # then jittered exponential backoff
     assert len(sleeps) == 4
+    assert 0 <= sleeps[0] <= 1.0 and 0 <= sleeps[1] <= 2.0  # jittered exponential backoff
+    assert api.calls["runs_page"] == 3  # the first page, tried three times
     assert api.calls["scan_min_step_4"] == 1  # the interrupted scan resumed after its last row
+
+
+def test_http_statuses_are_left_to_wandb_cores_own_retries(read, sleeps):
+    """An error with an HTTP status comes after wandb-core retried it (429, 5xx) or knows
+    retrying cannot help (404): retrying again would multiply wandb-core's attempts."""
+    api = FakeApi()
+    api.fail("scan:n1d4e5f6", http_failure(503))
+    api.fail("scan:n2g7h8i9", http_failure(429))
+    runs = read(api)
+    assert sorted(s.id for s in runs.skipped) == ["n1d4e5f6", "n2g7h8i9"]
+    reasons = {s.id: s.reason for s in runs.skipped}
+    assert reasons["n1d4e5f6"] == "W&B API error: HTTP 503: internal server error"
+    assert reasons["n2g7h8i9"] == "W&B API error: HTTP 429: rate limit exceeded"
+    assert sleeps == []
+    assert api.calls["scan_history"] == 5  # once per run
+
+    limited = FakeApi()
+    limited.fail("runs_page", http_failure(429))
+    with pytest.raises(UserError, match=r"listing runs failed: HTTP 429: rate limit exceeded"):
+        read(limited)
+    assert limited.calls["runs_page"] == 1 and sleeps == []
 
 
 def test_errors_that_retrying_cannot_fix(read, sleeps):
     api = FakeApi()
-    api.fail("scan:n1d4e5f6", http_error(404))
+    api.fail("scan:n1d4e5f6", http_failure(404))
+    api.fail("scan:n2g7h8i9", core_error("permission denied"))  # a GraphQL error: no status
+    api.fail("scan:s0j1k2l3", core_error(f"POST {GIVING_UP}: {CONNECTION_RESET}"))
     runs = read(api)
-    assert "n1d4e5f6" not in runs.ids and len(runs) == 4
-    (skip,) = runs.skipped
-    assert skip.reason == "W&B API error: HTTP 404 (Not Found)"
+    assert runs.ids == ["n0a1b2c3", "r0m4n5o6"]
+    reasons = {s.id: s.reason for s in runs.skipped}
+    assert reasons == {
+        "n1d4e5f6": "W&B API error: HTTP 404: run not found",
+        "n2g7h8i9": "W&B API error: permission denied",
+        "s0j1k2l3": f"W&B API error: POST {GIVING_UP}: {CONNECTION_RESET}",
+    }
     assert sleeps == []
 
     denied = FakeApi()
-    denied.fail("runs_page", http_error(401))
+    denied.fail("runs_page", http_failure(401))
     with pytest.raises(UserError, match=r"wandb://ada/signal-noise: listing runs failed: HTTP 401"):
         read(denied)
+    gone = FakeApi()
+    gone.fail("runs_page", service_gone())
+    with pytest.raises(UserError, match=r"listing runs failed: .*service process is not running"):
+        read(gone)
+    assert gone.calls["runs_page"] == 1 and sleeps == []
 
 
 def test_gives_up_after_the_last_attempt(read, sleeps):
     api = FakeApi()
     for _ in range(4):
-        api.fail("scan:s0j1k2l3", http_error(503))
+        api.fail("scan:s0j1k2l3", service_timeout())
     runs = read(api)
     assert [s.id for s in runs.skipped] == ["s0j1k2l3"]
-    assert "HTTP 503" in runs.skipped[0].reason
+    assert runs.skipped[0].reason == f"W&B API error: {SERVICE_TIMEOUT}"
     assert len(sleeps) == 3  # 4 attempts, 3 waits
 
 
@@ -208,10 +268,27 @@ def test_bad_wandb_urls(read):
 
 
 def test_transient_error_classification():
-    assert is_transient(http_error(429)) and is_transient(http_error(500))
-    assert not is_transient(http_error(404)) and not is_transient(ValueError("bad filter"))
-    assert is_transient(ConnectionResetError())
-    assert http_status(http_error(503)) == 503
+    for transient in (service_timeout(), dropped_connection()):
+        assert is_transient(transient) and is_transient(normalized(transient))
+        assert http_status(transient) is None
+    for permanent in (
+        http_failure(429),  # wandb-core already retried it
+        http_failure(503),
+        http_failure(404),
+        service_gone(),
+        core_error("permission denied"),
+        core_error(f"POST {GIVING_UP}: {CONNECTION_RESET}"),
+        ValueError("bad filter"),
+        ConnectionResetError(),  # not how wandb 0.31's API reports a dropped connection
+    ):
+        assert not is_transient(permanent), permanent
+    assert http_status(http_failure(503)) == 503 == http_status(normalized(http_failure(503)))
+
+
+def test_default_policy_is_sized_for_wandb_cores_own_retries():
+    policy = RetryPolicy()
+    assert policy.attempts == 3  # see the module docstring of lightning_app.runs.retry
+    assert all(0 <= policy.delay(a) <= min(30.0, 2.0 * 2**a) for a in range(8) for _ in range(50))
 
 
 def test_server_filter_shape():

@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from lightning_app.errors import UserError
+from lightning_app.sweeps.commandline import agent_command, check_command, local_command
 from lightning_app.sweeps.plan import LARGE_SWEEP, plan_runs, sample
-from lightning_app.sweeps.spec import load_sweep, parse_parameter
+from lightning_app.sweeps.spec import load_sweep, parse_parameter, parse_sweep
+from tests.sweeps.conftest import REPO
 
 COMMAND = ["${env}", "${interpreter}", "-m", "lightning_app", "fit", "${args}"]
 
@@ -208,3 +210,47 @@ def test_a_million_run_grid_needs_yes_and_is_not_listed_to_say_so(tmp_path: Path
     with pytest.raises(UserError, match=r"the grid has 1,000,000 runs \(1000 x 1000\).*--yes"):
         plan_runs(spec)
     assert len(plan_runs(spec, count=LARGE_SWEEP)) == LARGE_SWEEP  # within the limit
+
+
+SHIPPED = sorted((REPO / "configs" / "sweeps").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shipped_sweep_file_names_its_program(path: Path) -> None:
+    """``wandb agent`` reads ``program`` for every run even when ``command`` is given (wandb's
+    ``Agent._command_run``: ``command["program"]``; wandb issue 4187). The commands run
+    ``-m lightning_app``, whose file is ``lightning_app/__main__.py``."""
+    spec = load_sweep(path)
+    assert spec.program == "lightning_app/__main__.py"
+    assert (REPO / spec.program).is_file()
+    module = spec.command[spec.command.index("-m") + 1]
+    assert Path(spec.program) == Path(*module.split("."), "__main__.py")
+    assert "${program}" not in spec.command
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_program_changes_no_run_nor_the_sweep_folders_identity(path: Path) -> None:
+    spec = load_sweep(path)
+    raw = yaml.safe_load(path.read_text())
+    without = parse_sweep({k: v for k, v in raw.items() if k != "program"}, path)
+    assert without.program is None
+    template, run = check_command(spec), plan_runs(spec)[0]
+    assert local_command(template, run.params, spec.program, ["--x"]) == local_command(
+        check_command(without), run.params, without.program, ["--x"]
+    )
+    assert agent_command(template, run.params, program=spec.program) == agent_command(
+        check_command(without), run.params, program=without.program
+    )
+    # a sweep folder started before the file named its program still resumes with it
+    assert spec.digest == without.digest
+
+
+def test_a_program_the_command_runs_is_part_of_the_sweeps_identity(tmp_path: Path) -> None:
+    command = ["${env}", "${interpreter}", "${program}", "-m", "lightning_app", "fit", "${args}"]
+    one = {"method": "grid", "parameters": {"s": {"value": 1}}}
+    used_a = spec_of(tmp_path, **one, command=command, program="a.py")
+    used_b = spec_of(tmp_path, **one, command=command, program="b.py")
+    assert used_a.digest != used_b.digest
+    unused_a = spec_of(tmp_path, **one, program="a.py")
+    unused_b = spec_of(tmp_path, **one, program="b.py")
+    assert unused_a.digest == unused_b.digest
