@@ -28,8 +28,8 @@ class RunIdentity:
 
     ``validate``, ``test`` and ``predict`` are evaluations: each gets a W&B run of its own (never
     the trained run's id, whose history it would rewrite) and ``trained_run`` names the run it
-    evaluates when the checkpoint or ``--run_dir`` belongs to one; its config lands in that run's
-    folder as ``config-<command>.yaml``.
+    evaluates when the checkpoint or ``--run_dir`` belongs to one; its config lands in
+    ``--run_dir``, else that run's folder, as ``config-<command>.yaml``.
     """
 
     id: str
@@ -60,7 +60,7 @@ def resolve_run(
     if command != "fit":
         trained = trained_run_dir(run_dir, ckpt_path)
         run_id = agent_id or new_run_id()
-        folder = trained or (Path(run_dir) if run_dir else DEFAULT_ROOT / run_id)
+        folder = Path(run_dir) if run_dir else trained or DEFAULT_ROOT / run_id
         identity = RunIdentity(
             run_id, folder, False, command, _read_id(trained) if trained else None
         )
