@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import platformdirs
 
+from lightning_app.files import write_json_atomic
 from lightning_app.runs.runset import Run
 
 CACHE_VERSION = 1
@@ -26,12 +28,12 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def default_cache_dir() -> Path:
-    """``$LIGHTNING_APP_CACHE_DIR``, else ``$XDG_CACHE_HOME/lightning_app`` or ``~/.cache/...``."""
+    """``$LIGHTNING_APP_CACHE_DIR``, else the platform's user cache folder (``platformdirs``:
+    ``$XDG_CACHE_HOME/lightning_app`` or ``~/.cache/lightning_app`` on Linux)."""
     explicit = os.environ.get("LIGHTNING_APP_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lightning_app"
+    return Path(platformdirs.user_cache_dir("lightning_app", appauthor=False))
 
 
 class RunCache:
@@ -54,12 +56,7 @@ class RunCache:
         }
         path = self._path(run.id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(entry, default=_json_default))
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_json_atomic(path, entry, indent=None, default=_json_default)
 
     def runs(self) -> Iterator[Run]:
         """Every cached run of the project (for reading with no network at all)."""

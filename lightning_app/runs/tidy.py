@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lightning_app.errors import UserError
+from lightning_app.files import replacing
 from lightning_app.runs.runset import META_COLUMNS, RUN_STATES, Run
 
 if TYPE_CHECKING:
@@ -80,15 +81,11 @@ def write_tidy(runset: RunSet, path: Path) -> None:
         raise UserError(f"{path}: unknown table type {suffix!r}; use .parquet or .csv")
     if not path.parent.is_dir():
         raise UserError(f"{path}: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with replacing(path) as tmp:
         if suffix == ".parquet":
             pq.write_table(_to_arrow(frame), tmp)
         else:
             _to_csv_frame(frame).to_csv(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:

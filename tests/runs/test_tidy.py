@@ -178,7 +178,7 @@ def test_metric_names_that_clash_with_tidy_columns_are_refused(tmp_path):
         write_tidy(runs, tmp_path / "x.parquet")
 
 
-def test_write_is_atomic_and_checks_suffix(runset, tmp_path):
+def test_write_checks_suffix_and_leaves_no_temporary(runset, tmp_path):
     with pytest.raises(UserError, match=r"unknown table type '\.xlsx'"):
         write_tidy(runset, tmp_path / "runs.xlsx")
     write_tidy(runset, tmp_path / "runs.parquet")
@@ -196,3 +196,20 @@ def test_unknown_file_type_is_a_user_error(tmp_path: Path):
     (tmp_path / "runs.json").write_text("{}")
     with pytest.raises(UserError, match="not a run source"):
         load_runs(str(tmp_path / "runs.json"))
+
+
+def test_a_failed_write_leaves_the_old_table(runset, tmp_path, monkeypatch):
+    """Killed or failing mid-write, the previous table stays whole and no temporary is left."""
+    path = tmp_path / "runs.csv"
+    write_tidy(runset, path)
+    before = path.read_bytes()
+
+    def torn(frame, target, **kwargs):
+        Path(target).write_text("id,epoch\na1,")  # half a table, then the failure
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", torn)
+    with pytest.raises(OSError, match="disk full"):
+        write_tidy(runset, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from lightning_app.errors import UserError
-from lightning_app.sweeps import state as state_module
 from lightning_app.sweeps.state import Attempt, StateStore, sweep_lock, write_json_atomic
 from tests.sweeps.conftest import app_env
 
@@ -64,11 +63,13 @@ def test_a_failed_write_leaves_the_old_state(
     store.save()
     before = (tmp_path / "state.json").read_text()
 
-    def broken_dump(data: object, fh: object, **kwargs: object) -> None:
-        fh.write('{"runs": {"0000-a": {"sta')  # type: ignore[attr-defined]
+    real_write = Path.write_text
+
+    def torn_write(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        real_write(self, text[:25])  # part of the new state reaches the disk, then:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(state_module.json, "dump", broken_dump)
+    monkeypatch.setattr(Path, "write_text", torn_write)
     store.get("0000-a").status = "done"
     with pytest.raises(OSError):
         store.save()
