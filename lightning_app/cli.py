@@ -25,7 +25,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_app.data import MNISTDataModule
-from lightning_app.errors import UserError, fail
+from lightning_app.errors import UserError, fail, yaml_error
 from lightning_app.model import BDRNN
 from lightning_app.progress_bar import SparseRichProgressBar
 from lightning_app.tracking import LogConfigCallback, WandbSettings, make_logger, resolve_run
@@ -216,7 +216,4 @@ def check_config_files(args: list[str]) -> None:
         except OSError:
             continue  # jsonargparse reports missing files with the key's name
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            fail(f"{path}: malformed YAML{where}: {problem}")
+            fail(yaml_error(path, err))

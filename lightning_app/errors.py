@@ -12,6 +12,14 @@ class UserError(Exception):
     """A mistake in the user's input (config, file, argument). Printed as one line, exit code 2."""
 
 
+def yaml_error(path: object, err: Exception) -> str:
+    """One line for a ``yaml.YAMLError``: the file, where in it, and PyYAML's complaint."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{path}: malformed YAML{where}: {problem}"
+
+
 def fail(message: str) -> NoReturn:
     """Print ``error: message`` to stderr and exit with status 2."""
     print(f"error: {message}", file=sys.stderr)

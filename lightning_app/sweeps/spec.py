@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from lightning_app.errors import UserError
+from lightning_app.errors import UserError, yaml_error
 
 METHODS = ("grid", "random", "bayes", "custom")
 LOCAL_METHODS = ("grid", "random")
@@ -143,10 +143,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{path}: malformed YAML{where}: {problem}") from None
+        raise UserError(yaml_error(path, err)) from None
     if raw is None:
         raise UserError(f"{path}: the sweep file is empty")
     if not isinstance(raw, dict):
