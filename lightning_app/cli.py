@@ -53,8 +53,14 @@ class OneLineErrorParser(LightningArgumentParser):
     """A user's config mistake is one line naming the key or file, not usage plus a traceback."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-        fail(f"{' '.join(lines[:3])} (see --help)")
+        if not self.exit_on_error:  # jsonargparse's own switch: raise ArgumentError instead
+            super().error(message, ex)
+        fail(f"{one_line(message)} (see --help)")
+
+
+def one_line(message: str) -> str:
+    """The first three non-empty lines of a parser's message, joined."""
+    return " ".join([line.strip() for line in str(message).splitlines() if line.strip()][:3])
 
 
 class AppCLI(LightningCLI):
@@ -62,13 +68,19 @@ class AppCLI(LightningCLI):
 
     run: RunIdentity
 
-    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+    def __init__(
+        self,
+        args: list[str] | None = None,
+        run: bool = True,
+        parser_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         skip_per_step_nvml_probe()
         super().__init__(
             BDRNN,
             MNISTDataModule,
             parser_class=OneLineErrorParser,
             save_config_callback=LogConfigCallback,
+            parser_kwargs=parser_kwargs,
             args=args,
             run=run,
             auto_configure_optimizers=False,
