@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from argparse import RawDescriptionHelpFormatter
@@ -13,6 +14,15 @@ from rich.console import Console
 
 from lightning_app.errors import UserError
 from lightning_app.sweeps.commandline import check_command, local_command
+from lightning_app.sweeps.gpus import (
+    VISIBLE,
+    check_needs,
+    concurrent_runs,
+    environment_devices,
+    run_needs,
+    select_gpus,
+    simulate,
+)
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress
@@ -38,6 +48,7 @@ has credentials, offline otherwise; see --help of fit for wandb.mode).
 
   python -m lightning_app sweep configs/sweeps/cpu/noise.yaml --workers 2
   python -m lightning_app sweep configs/sweeps/cpu/signal.yaml --workers 2 --retry 1
+  python -m lightning_app sweep configs/sweeps/noise.yaml --gpus 0,1,2,3 --runs-per-gpu 4
   python -m lightning_app analyze --source sweeps/ --noise noise --signal signal --out report/
 
 Every parameter value is parsed by the training CLI before any run starts. Run states are kept
@@ -46,6 +57,11 @@ to finish the sweep; runs that were cut short start again from scratch (their fi
 SWEEP_DIR/attempts/), finished runs never run twice, failed runs are tried again. A folder holds
 one sweep file: another file, or other --count/--seed, needs another --dir. More than
 {LARGE_SWEEP:,} runs start only with --yes.
+
+GPUs: on a machine with CUDA devices every run gets its own GPU slot (--gpus, default all visible
+devices; --runs-per-gpu K runs share a GPU) through CUDA_VISIBLE_DEVICES, so GPUs x K runs train
+at once; a run with trainer.devices: N (DDP) gets N whole GPUs, a run with trainer.accelerator:
+cpu none. --workers caps the runs at once. Without CUDA devices nothing changes (--workers N).
 
 The same file works with W&B's server on many machines: `wandb sweep FILE`, then
 `wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine. Exit status: 0 when every run is done,
@@ -68,15 +84,30 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("sweep_file", type=str, help="The W&B sweep YAML file.")
     parser.add_argument(
         "--workers",
-        type=int,
-        default=1,
-        help="Runs at a time; the CPU cores are split between them.",
+        type=int | None,
+        default=None,
+        help="Runs at a time; the CPU cores are split between them (default 1; with GPUs: "
+        "GPUs x runs-per-gpu, and --workers caps that).",
+    )
+    parser.add_argument(
+        "--gpus",
+        type=str | None,
+        default=None,
+        help="GPUs to run on, numbered as this process sees them (0,1,2,3), or none (runs see "
+        "every device, as without slots). Default: every visible CUDA device (after "
+        "CUDA_VISIBLE_DEVICES); none on a machine without CUDA.",
+    )
+    parser.add_argument(
+        "--runs-per-gpu",
+        type=int | None,
+        default=None,
+        help="Runs sharing one GPU (default 1). A run with trainer.devices: N takes N whole GPUs.",
     )
     parser.add_argument(
         "--threads",
         type=int | None,
         default=None,
-        help="CPU threads per run (default: available cores // workers, at least 1).",
+        help="CPU threads per run (default: available cores // runs at once, at least 1).",
     )
     parser.add_argument(
         "--retry", type=int, default=0, help="Times a failed run is tried again (K)."
@@ -111,8 +142,10 @@ def build_parser() -> ArgumentParser:
 def main(argv: list[str]) -> None:
     """Entry point of ``python -m lightning_app sweep``."""
     args = build_parser().parse_args(argv)
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.runs_per_gpu is not None and args.runs_per_gpu < 1:
+        raise UserError(f"--runs-per-gpu must be at least 1, got {args.runs_per_gpu}")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     if args.retry < 0:
@@ -137,6 +170,8 @@ def main(argv: list[str]) -> None:
     def command(run: PlannedRun) -> list[str]:
         return local_command(template, run.params, spec.program, runner_args(run))
 
+    gpus = _gpus(args.gpus, args.runs_per_gpu)
+    runs_per_gpu = args.runs_per_gpu or 1
     console = Console(highlight=False, soft_wrap=True)
     first = validate_runs(
         template,
@@ -146,28 +181,75 @@ def main(argv: list[str]) -> None:
         spec.name,
         str(spec.path),
     )
-    threads = threads_per_run(args.workers, args.threads)
+    needs: dict[str, int] = {}
+    if gpus:
+        needs = run_needs(template, runs, runner_args(runs[0]), str(spec.path))
+        check_needs(needs, gpus, str(spec.path))
+    workers = concurrent_runs(args.workers, len(gpus), runs_per_gpu, needs)
+    threads = threads_per_run(workers, args.threads)
     env = run_environment(threads, args.wandb_mode)
     subcommand = first.get("subcommand") or "fit"
     flags = [a for a in command(runs[0]) if a.startswith("--wandb.mode")]
     configured = first[subcommand]["wandb"]["mode"]
     mode = resolve_mode(flag=configured if flags else None, config=configured, env=env)
     cores = available_cores()
+    slots = f"{len(gpus)} GPU(s) ({','.join(gpus)}) x {runs_per_gpu} run(s) each, " if gpus else ""
     console.print(
         f"sweep {spec.name}: {spec.method}, {len(runs)} runs, folder {folder.root}; "
-        f"{args.workers} worker(s) x {threads} thread(s) on {cores} core(s); W&B {mode}"
+        f"{slots}{workers} worker(s) x {threads} thread(s) on {cores} core(s); W&B {mode}"
     )
-    if args.workers * threads > cores:
+    if gpus and args.workers is not None and args.workers < len(gpus) * runs_per_gpu:
         console.print(
-            f"warning: {args.workers} workers x {threads} threads exceed {cores} cores; "
+            f"note: --workers {args.workers} leaves GPU slots idle "
+            f"({len(gpus)} GPU(s) x {runs_per_gpu} run(s) each)"
+        )
+    elif gpus and args.workers is not None and workers < args.workers:
+        console.print(
+            f"note: at most {workers} GPU run(s) at once ({len(gpus)} GPU(s) x {runs_per_gpu}); "
+            "--runs-per-gpu puts more runs on each GPU"
+        )
+    if workers * threads > cores:
+        console.print(
+            f"warning: {workers} workers x {threads} threads exceed {cores} cores; "
             "runs will compete for the CPU"
         )
     if spec.raw.get("early_terminate") or spec.raw.get("metric"):
         console.print("note: metric and early_terminate are for W&B's server; ignored here")
     if args.dry_run:
-        _print_dry_run(console, folder, runs, command, threads, mode)
+        visible = _dry_run_devices(runs, needs, gpus, runs_per_gpu, workers)
+        _print_dry_run(console, folder, runs, command, threads, mode, visible)
         return
-    _run(console, folder, spec, runs, command, options, args, threads)
+    _run(console, folder, spec, runs, command, options, args, threads, workers, gpus, needs)
+
+
+def _gpus(flag: str | None, runs_per_gpu: int | None) -> list[str]:
+    """The GPUs the sweep's runs get (empty: no slots, every run sees what the runner sees)."""
+    if flag is not None and flag.strip().lower() == "none":
+        if runs_per_gpu is not None:
+            raise UserError("--runs-per-gpu needs GPUs, and --gpus none turns them off")
+        return []
+    gpus = select_gpus(flag, environment_devices(), os.environ)
+    if not gpus and runs_per_gpu is not None:
+        where = f" (CUDA_VISIBLE_DEVICES={os.environ[VISIBLE]})" if VISIBLE in os.environ else ""
+        raise UserError(
+            f"--runs-per-gpu {runs_per_gpu}: this machine has no CUDA device that torch can "
+            f"see{where}; use --workers to run several runs on the CPU"
+        )
+    return gpus
+
+
+def _dry_run_devices(
+    runs: list[PlannedRun],
+    needs: dict[str, int],
+    gpus: list[str],
+    runs_per_gpu: int,
+    workers: int,
+) -> list[str | None]:
+    """Each run's CUDA_VISIBLE_DEVICES if all runs took equally long (None: not set)."""
+    if not gpus:
+        return [None] * len(runs)
+    placed = simulate([needs[run.key] for run in runs], gpus, runs_per_gpu, workers)
+    return [allocation.visible(gpus) for allocation in placed]
 
 
 def _plan_options(spec: SweepSpec, count: int | None, seed: int | None) -> dict[str, Any]:
@@ -186,15 +268,24 @@ def _print_dry_run(
     command: Any,
     threads: int,
     mode: ModeChoice,
+    visible: list[str | None],
 ) -> None:
     store = StateStore(folder.root) if folder.exists() else None
     console.print(
         f"each run: OMP_NUM_THREADS={threads}, W&B {mode.mode}, log in {folder.root}/<run>/run.log"
     )
-    for run in runs:
-        status = store.status(run.key) if store is not None else "pending"
+    if any(devices is not None for devices in visible):
         console.print(
-            f"[{status}] {run.key}: {shlex.join(command(run))}", soft_wrap=True, markup=False
+            f"{VISIBLE} below: where each run goes if all runs take equally long (the runner "
+            "gives each run the next free slot when it starts; empty: a CPU run sees no GPU)"
+        )
+    for run, devices in zip(runs, visible, strict=True):
+        status = store.status(run.key) if store is not None else "pending"
+        prefix = f"{VISIBLE}={shlex.quote(devices)} " if devices is not None else ""
+        console.print(
+            f"[{status}] {run.key}: {prefix}{shlex.join(command(run))}",
+            soft_wrap=True,
+            markup=False,
         )
 
 
@@ -207,6 +298,9 @@ def _run(
     options: dict[str, Any],
     args: Any,
     threads: int,
+    workers: int,
+    gpus: list[str],
+    needs: dict[str, int],
 ) -> None:
     folder.root.mkdir(parents=True, exist_ok=True)
     with sweep_lock(folder.root):
@@ -220,12 +314,15 @@ def _run(
             runs,
             command,
             RunnerOptions(
-                workers=args.workers,
+                workers=workers,
                 threads=threads,
                 retry=args.retry,
                 wandb_mode=args.wandb_mode,
+                gpus=tuple(gpus) if gpus else None,
+                runs_per_gpu=args.runs_per_gpu or 1,
             ),
             progress,
+            gpu_needs=needs,
         )
         recovered = runner.recover()
         done = sum(runner.store.status(r.key) == "done" for r in runs)

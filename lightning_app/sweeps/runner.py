@@ -2,11 +2,13 @@
 
 Every run is ``python -m lightning_app fit ...`` started from an argument list (never a shell) in
 its own session, with its own folder and log; the CPU threads are split between the workers
-(``OMP_NUM_THREADS`` and friends, which torch reads at start-up) so N runs never oversubscribe
-the cores. The runner is a single-threaded poll loop, which keeps ``preexec_fn`` safe: on Linux
-each run asks the kernel to SIGKILL it when the runner dies (``PR_SET_PDEATHSIG``), so killing the
-runner, even with SIGKILL, leaves no orphan training on; a restarted runner also kills any
-process still tagged with an interrupted attempt before it starts that run again.
+(``OMP_NUM_THREADS`` and friends, which torch reads at start-up) so N runs never oversubscribe the
+cores. With GPU slots (``RunnerOptions.gpus``) each run also gets ``CUDA_VISIBLE_DEVICES`` naming
+only its own GPUs, which it holds until it ends however it ends (see ``gpus``). The runner is a
+single-threaded poll loop, which keeps ``preexec_fn`` safe: on Linux each run asks the kernel to
+SIGKILL it when the runner dies (``PR_SET_PDEATHSIG``), so killing the runner, even with SIGKILL,
+leaves no orphan training on; a restarted runner also kills any process still tagged with an
+interrupted attempt before it starts that run again.
 
 Interrupted runs start again from scratch rather than from their ``last.ckpt``: a checkpoint
 being written when the kill came may be truncated, a resumed run's history is split over two W&B
@@ -21,6 +23,7 @@ import contextlib
 import ctypes
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -32,6 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from lightning_app.sweeps.gpus import VISIBLE, Allocation, GpuSlots, describe, schedule
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.progress import SweepProgress
@@ -93,14 +97,18 @@ def run_environment(
 
 @dataclass
 class RunnerOptions:
-    """How the runner runs: workers, threads per run, retries, W&B mode."""
+    """How the runner runs: workers, threads per run, retries, W&B mode, GPU slots."""
 
     workers: int = 1
+    """Most runs live at once (with GPUs: the cap that ``gpus.concurrent_runs`` worked out)."""
     threads: int | None = None
     retry: int = 0
     wandb_mode: str | None = None
     poll_s: float = 0.2
     kill_grace_s: float = 5.0
+    gpus: tuple[str, ...] | None = None
+    """Device ids for the runs' ``CUDA_VISIBLE_DEVICES``; None: runs see what the runner sees."""
+    runs_per_gpu: int = 1
 
 
 @dataclass
@@ -109,6 +117,7 @@ class _Live:
     proc: subprocess.Popen[bytes]
     log: IO[bytes]
     attempt: Attempt
+    allocation: Allocation | None = None
 
 
 @dataclass
@@ -135,7 +144,9 @@ class SweepRunner:
         command: Callable[[PlannedRun], list[str]],
         options: RunnerOptions,
         progress: SweepProgress,
+        gpu_needs: Mapping[str, int] | None = None,
     ) -> None:
+        """``gpu_needs``: GPUs each run needs by key (0: a CPU run); a run not in it needs one."""
         self.folder = folder
         self.runs = list(runs)
         self.command = command
@@ -147,6 +158,13 @@ class SweepRunner:
         self._live: dict[str, _Live] = {}
         self._stop_signal: int | None = None
         self._failures: dict[str, int] = {}
+        self.gpu_needs = dict(gpu_needs or {})
+        self.slots = (
+            GpuSlots(options.gpus, options.runs_per_gpu) if options.gpus is not None else None
+        )
+        most = max(self.gpu_needs.values(), default=1)
+        if self.slots is not None and most > len(self.slots.devices):
+            raise ValueError("a run needs more GPUs than the runner has; it would wait forever")
 
     # -- recovery ---------------------------------------------------------------------------
     def recover(self) -> list[str]:
@@ -175,8 +193,8 @@ class SweepRunner:
         self.progress.start(total=len(self.runs), done=summary.done)
         with self._signals_stop_the_loop():
             while (queue or self._live) and self._stop_signal is None:
-                while queue and len(self._live) < self.options.workers:
-                    self._start(queue.popleft())
+                for run, allocation in self._next_starts(queue):
+                    self._start(run, allocation)
                     summary.ran += 1
                 self._reap(queue, summary)
                 self.progress.update(
@@ -196,7 +214,22 @@ class SweepRunner:
         summary.elapsed_s = time.monotonic() - start
         return summary
 
-    def _start(self, run: PlannedRun) -> None:
+    def _next_starts(self, queue: deque[PlannedRun]) -> list[tuple[PlannedRun, Allocation | None]]:
+        """The queued runs to start now (taken off the queue), with their GPUs if any."""
+        room = self.options.workers - len(self._live)
+        if self.slots is None:
+            return [(queue.popleft(), None) for _ in range(min(room, len(queue)))]
+        if room <= 0 or not queue:
+            return []
+        needs = [self.gpu_needs.get(run.key, 1) for run in queue]
+        starts = schedule(needs, self.slots, room)
+        chosen = {position: allocation for position, allocation in starts}
+        waiting = list(queue)
+        queue.clear()
+        queue.extend(run for position, run in enumerate(waiting) if position not in chosen)
+        return [(waiting[position], allocation) for position, allocation in chosen.items()]
+
+    def _start(self, run: PlannedRun, allocation: Allocation | None = None) -> None:
         record = self.store.get(run.key)
         number = len(record.attempts) + 1
         if record.attempts:
@@ -215,9 +248,15 @@ class SweepRunner:
         self.folder.run_dir(run.key).mkdir(parents=True, exist_ok=True)
         log = self.folder.log_path(run.key).open("ab")
         argv = self.command(run)
-        log.write(f"$ {subprocess.list2cmdline(argv)}\n".encode())
-        log.flush()
         env = {**self.env, ATTEMPT_TAG: self._tag(run.key, number)}
+        prefix = where = ""
+        if allocation is not None and self.options.gpus is not None:
+            visible = allocation.visible(self.options.gpus)
+            env[VISIBLE] = visible
+            prefix = f"{VISIBLE}={shlex.quote(visible)} "
+            where = f" on {describe(visible.split(','))}" if visible else " on the CPU"
+        log.write(f"$ {prefix}{shlex.join(argv)}\n".encode())  # as a POSIX shell reads it
+        log.flush()
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -230,8 +269,8 @@ class SweepRunner:
         attempt.pid = proc.pid
         attempt.pid_start = process_start_time(proc.pid)
         self.store.save()
-        self._live[run.key] = _Live(run, proc, log, attempt)
-        self.progress.event(f"start {run.key} (attempt {number})")
+        self._live[run.key] = _Live(run, proc, log, attempt, allocation)
+        self.progress.event(f"start {run.key} (attempt {number}){where}")
 
     def _reap(self, queue: deque[PlannedRun], summary: Summary) -> None:
         for key, live in list(self._live.items()):
@@ -240,6 +279,7 @@ class SweepRunner:
                 continue
             del self._live[key]
             live.log.close()
+            self._release(live)
             record = self.store.get(key)
             attempt = live.attempt
             attempt.ended = time.time()
@@ -290,10 +330,17 @@ class SweepRunner:
             live.attempt.exit_code = live.proc.returncode
             live.attempt.outcome = "interrupted"
             self.store.get(live.run.key).status = "pending"
+            self._release(live)
         count = len(self._live)
         self._live.clear()
         self.store.save()
         return count
+
+    def _release(self, live: _Live) -> None:
+        """Give the run's GPU slots back (it ended: finished, failed, killed or stopped)."""
+        if live.allocation is not None and self.slots is not None:
+            self.slots.release(live.allocation)
+            live.allocation = None
 
     def _tag(self, key: str, number: int) -> str:
         return f"{self.folder.root.resolve()}/{key}#{number}"

@@ -139,6 +139,3 @@ def validate_runs(
         return parse(cli_arguments(template, runs[0].params, runner_args))
     except ParseError as err:
         raise UserError(f"{where}: run {runs[0].key} does not parse: {err}") from None
-
-
-_ParseError = ParseError  # TODO(lead): drop once sweeps/gpus.py imports ParseError
