@@ -25,12 +25,11 @@ from lightning_app.sweeps.gpus import (
 )
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
-from lightning_app.sweeps.progress import SweepProgress
+from lightning_app.sweeps.progress import SweepProgress, format_duration
 from lightning_app.sweeps.runner import (
     RunnerOptions,
     SweepRunner,
     available_cores,
-    format_duration,
     run_environment,
     threads_per_run,
 )

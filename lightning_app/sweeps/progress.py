@@ -6,6 +6,7 @@ refresh thread, and the runner must stay single-threaded for its children's ``pr
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -68,7 +69,7 @@ class SweepProgress:
             completed=done,
             failed=failed,
             running=running,
-            eta="--" if eta is None else _clock(eta),
+            eta="--" if eta is None else format_duration(eta),
         )
         self.progress.refresh()
 
@@ -81,6 +82,13 @@ class SweepProgress:
         self.progress.stop()
 
 
-def _clock(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """``1h 02m``, ``3m 05s``, ``42 s``: for the ETA and the sweep's total."""
+    if not math.isfinite(seconds):
+        return "?"
     seconds = round(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds} s"

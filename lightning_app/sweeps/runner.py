@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import math
 import os
 import shlex
 import signal
@@ -407,25 +406,12 @@ def _die_with_parent(parent: int) -> Callable[[], None] | None:
     return set_death_signal
 
 
-def format_duration(seconds: float) -> str:
-    """``1h 02m``, ``3m 05s``, ``42 s``."""
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds} s"
-
-
 __all__ = [
     "RunRecord",
     "RunnerOptions",
     "Summary",
     "SweepRunner",
     "available_cores",
-    "format_duration",
     "run_environment",
     "threads_per_run",
 ]
