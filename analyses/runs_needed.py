@@ -79,10 +79,7 @@ class RunsNeeded(Analysis):
             raise ValueError(f"min_effect must be positive, got {min_effect}")
         if resamples < 0 or max_runs < 2:
             raise ValueError("resamples must be >= 0 and max_runs >= 2")
-        if error not in factorial.ERROR_TERMS:
-            raise ValueError(
-                f"error must be one of {', '.join(factorial.ERROR_TERMS)}, not {error}"
-            )
+        factorial.check_error_term(error)
         self.alpha = alpha
         self.power = power
         self.min_effect = min_effect

@@ -92,10 +92,7 @@ class SignalEffects(Analysis):
             raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
         if signal_ratio < 1:
             raise ValueError(f"signal_ratio must be at least 1, got {signal_ratio}")
-        if error not in factorial.ERROR_TERMS:
-            raise ValueError(
-                f"error must be one of {', '.join(factorial.ERROR_TERMS)}, not {error}"
-            )
+        factorial.check_error_term(error)
         self.alpha = alpha
         self.signal_ratio = signal_ratio
         self.correction = correction

@@ -34,6 +34,12 @@ ErrorTerm = Literal["signal", "noise", "pooled"]
 ERROR_TERMS: tuple[ErrorTerm, ...] = ("signal", "noise", "pooled")
 
 
+def check_error_term(error: str) -> None:
+    """Raise ``ValueError`` (an analysis option's mistake) unless ``error`` names an error term."""
+    if error not in ERROR_TERMS:
+        raise ValueError(f"error must be one of {', '.join(ERROR_TERMS)}, not {error}")
+
+
 @dataclass(frozen=True)
 class Term:
     """A model term: one parameter (a main effect) or a pair of them (a two-way interaction)."""
