@@ -180,7 +180,7 @@ class AppCLI(LightningCLI):
         print(f"\nrun {self.run.id} ({what}): {shown}")
         print(f"run dir: {self.run.dir}")
         logger = self.trainer.logger
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+        if isinstance(logger, WandbLogger):  # its run was started when the config was logged
             print(f"W&B run: {Path(logger.experiment.dir).parent}")
 
 
