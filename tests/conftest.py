@@ -18,7 +18,11 @@ def independent_offline_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
     directory, a resumed id reads as "in use").
     """
     monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.delenv("WANDB_SERVICE", raising=False)
+    # setenv first so that undoing it also removes a WANDB_SERVICE the test itself exported
+    # (a plain delenv of an unset variable records nothing to undo): a later test must never
+    # inherit a service that this one may have stopped (wandb.teardown).
+    monkeypatch.setenv("WANDB_SERVICE", "")
+    monkeypatch.delenv("WANDB_SERVICE")
 
 
 class InProcess:
