@@ -10,6 +10,7 @@ configured otherwise) a rich progress bar that is fed every 10 batches.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import warnings
@@ -100,6 +101,13 @@ class AppCLI(LightningCLI):
         # A flag outranks $WANDB_MODE, a config file's value does not (see wandb_mode); an
         # evaluation joins its trained run's group unless a flag names another.
         self.flags = {a.split("=", 1)[0] for a in given if a.startswith("--wandb.")}
+        # The default class's argument values must not carry over to the class a user selects
+        # (jsonargparse keeps init_args the new class also accepts): start from its defaults.
+        for key, base in (("model", L.LightningModule), ("data", L.LightningDataModule)):
+            chosen = selected_class(given, key)
+            if chosen is not None and _is_subclass(chosen, base):  # else the parser says why
+                for each in getattr(self, "class_parsers", []):
+                    each.set_defaults({key: {"class_path": chosen}})
         super().parse_arguments(parser, args)
         config = self.config[self.config.subcommand] if "subcommand" in self.config else None
         problem = checkpoint_problem(config.get("ckpt_path")) if config is not None else None
@@ -120,6 +128,7 @@ class AppCLI(LightningCLI):
         parser.set_defaults(
             {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
         )
+        self.class_parsers = [*getattr(self, "class_parsers", []), parser]
         parser.add_class_arguments(WandbSettings, "wandb")
         parser.add_argument(
             "--run_dir",
@@ -215,6 +224,47 @@ class AppCLI(LightningCLI):
         logger = self.trainer.logger
         if isinstance(logger, WandbLogger):  # its run was started when the config was logged
             print(f"W&B run: {Path(logger.experiment.dir).parent}")
+
+
+def selected_class(args: list[str], key: str) -> str | None:
+    """The class path the arguments give ``key`` (``model``/``data``), the last one winning:
+    ``--model=pkg.Net``, ``--model.class_path pkg.Net``, or ``class_path`` in a ``--config``."""
+    chosen: str | None = None
+    for i, arg in enumerate(args):
+        name, has_value, value = arg.partition("=")
+        if not has_value:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        if name in (f"--{key}", f"--{key}.class_path"):
+            chosen = _class_in(value, key, nested=False) or chosen
+        elif name in ("--config", "-c"):
+            chosen = _class_in(value, key, nested=True) or chosen
+    return chosen
+
+
+def _is_subclass(class_path: str, base: type) -> bool:
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name) if module else None
+    except Exception:
+        return False
+    return isinstance(cls, type) and issubclass(cls, base)
+
+
+def _class_in(value: str, key: str, *, nested: bool) -> str | None:
+    """A class path from a flag's value: a class path itself, or a YAML file/mapping with one."""
+    if not nested and not value.endswith((".yaml", ".yml", ".json")) and "{" not in value:
+        return value or None
+    try:
+        text = Path(value).read_text() if Path(value).is_file() else value
+        loaded = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None  # the parser reports it
+    node = loaded.get(key) if nested and isinstance(loaded, dict) else loaded
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and isinstance(node.get("class_path"), str):
+        return str(node["class_path"])
+    return None
 
 
 def trained_group(run_dir: Path) -> str | None:
