@@ -10,22 +10,31 @@ configured otherwise) a rich progress bar that is fed every 10 batches.
 
 from __future__ import annotations
 
-import itertools
+import importlib
 import os
-import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+import lightning as L
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from lightning_app.cli_errors import (
+    UNION_MISMATCH,
+    OneLineErrorParser,
+    check_config_files,
+    checkpoint_problem,
+    refused_class_message,
+    trainer_problem,
+)
 from lightning_app.data import MNISTDataModule
-from lightning_app.errors import UserError, fail, yaml_error
+from lightning_app.errors import UserError, fail
 from lightning_app.model import BDRNN
 from lightning_app.progress_bar import SparseRichProgressBar
 from lightning_app.tracking import LogConfigCallback, WandbSettings, make_logger, resolve_run
@@ -49,22 +58,20 @@ def skip_per_step_nvml_probe() -> None:
         del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
 
 
-class OneLineErrorParser(LightningArgumentParser):
-    """A user's config mistake is one line naming the key or file, not usage plus a traceback."""
-
-    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        if not self.exit_on_error:  # jsonargparse's own switch: raise ArgumentError instead
-            super().error(message, ex)
-        fail(f"{one_line(message)} (see --help)")
-
-
-def one_line(message: str) -> str:
-    """The first three non-empty lines of a parser's message, joined."""
-    return " ".join([line.strip() for line in str(message).splitlines() if line.strip()][:3])
+DEFAULT_METRIC = "test/acc"
+"""The metric the analyses read by default (``analyze --metric``)."""
+DEFAULT_MODEL = f"{BDRNN.__module__}.{BDRNN.__qualname__}"
+DEFAULT_DATA = f"{MNISTDataModule.__module__}.{MNISTDataModule.__qualname__}"
 
 
 class AppCLI(LightningCLI):
-    """LightningCLI for the BDRNN with per-run directories and W&B config logging."""
+    """LightningCLI with per-run directories and W&B config logging, for any model.
+
+    Subclass mode, LightningCLI's own convention for "bring your own model": ``model`` and
+    ``data`` take any LightningModule / LightningDataModule (``--model=pkg.Net``, or
+    ``class_path:`` in a config), defaulting to the study's BDRNN and MNIST DataModule, so
+    ``--model.hidden_size=32`` and configs without a ``class_path`` work as they always did.
+    """
 
     run: RunIdentity
 
@@ -76,8 +83,10 @@ class AppCLI(LightningCLI):
     ) -> None:
         skip_per_step_nvml_probe()
         super().__init__(
-            BDRNN,
-            MNISTDataModule,
+            L.LightningModule,
+            L.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
             parser_class=OneLineErrorParser,
             save_config_callback=LogConfigCallback,
             parser_kwargs=parser_kwargs,
@@ -92,19 +101,34 @@ class AppCLI(LightningCLI):
         # A flag outranks $WANDB_MODE, a config file's value does not (see wandb_mode); an
         # evaluation joins its trained run's group unless a flag names another.
         self.flags = {a.split("=", 1)[0] for a in given if a.startswith("--wandb.")}
+        # The default class's argument values must not carry over to the class a user selects
+        # (jsonargparse keeps init_args the new class also accepts): start from its defaults.
+        for key, base in (("model", L.LightningModule), ("data", L.LightningDataModule)):
+            chosen = selected_class(given, key)
+            if chosen is not None and _is_subclass(chosen, base):  # else the parser says why
+                for each in getattr(self, "class_parsers", []):
+                    each.set_defaults({key: {"class_path": chosen}})
         super().parse_arguments(parser, args)
+        config = self.config[self.config.subcommand] if "subcommand" in self.config else None
+        problem = checkpoint_problem(config.get("ckpt_path")) if config is not None else None
+        if problem:
+            fail(problem)
 
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
         except ValueError as err:
-            # jsonargparse reports a class that refused its config values (a callback's, the
-            # logger's...) as a union mismatch, with the class's own message among the errors.
+            # jsonargparse reports a class that refused its config values (the model's, a
+            # callback's...) as a union mismatch, with the class's own error as its cause.
             if not str(err).startswith(UNION_MISMATCH):
                 raise
-            fail(refused_class_message(str(err)))
+            fail(refused_class_message(err))
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.set_defaults(
+            {"model": {"class_path": DEFAULT_MODEL}, "data": {"class_path": DEFAULT_DATA}}
+        )
+        self.class_parsers = [*getattr(self, "class_parsers", []), parser]
         parser.add_class_arguments(WandbSettings, "wandb")
         parser.add_argument(
             "--run_dir",
@@ -154,9 +178,13 @@ class AppCLI(LightningCLI):
         self.save_config_kwargs["mode"] = mode
         if getattr(rank_zero_only, "rank", 0) == 0:  # before the Trainer exists
             record_run(self.run)
-        trainer = super().instantiate_trainer(**kwargs)
-        batch_size = self.datamodule.batch_size
-        if batch_size % trainer.world_size:  # fail before DDP launches any process
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as err:  # Lightning's own argument checks
+            fail(trainer_problem(err))
+        batch_size = getattr(self.datamodule, "batch_size", None)
+        # fail before DDP launches any process
+        if isinstance(batch_size, int) and batch_size % trainer.world_size:
             raise UserError(
                 f"data.batch_size={batch_size} is the global batch size and must divide evenly "
                 f"across {trainer.world_size} devices"
@@ -165,6 +193,20 @@ class AppCLI(LightningCLI):
 
     def after_fit(self) -> None:
         self._print_summary(f"{self.trainer.current_epoch} epochs")
+        self._check_metric()
+
+    @rank_zero_only
+    def _check_metric(self) -> None:
+        """Say so when a model does not log what the analyses read by default (``test/acc``)."""
+        logged = set(self.trainer.callback_metrics) | set(self.trainer.logged_metrics)
+        if DEFAULT_METRIC not in logged:
+            names = ", ".join(sorted(logged)) or "no metrics"
+            print(
+                f"warning: this run logged no {DEFAULT_METRIC} per epoch (it logged {names}); "
+                f"`analyze` reads {DEFAULT_METRIC} unless --metric names another "
+                "(docs/own-model.md: what the tool reads from a model)",
+                file=sys.stderr,
+            )
 
     def after_test(self) -> None:
         self._print_summary("test")
@@ -184,17 +226,45 @@ class AppCLI(LightningCLI):
             print(f"W&B run: {Path(logger.experiment.dir).parent}")
 
 
-UNION_MISMATCH = "Does not validate against any of the Union subtypes"
+def selected_class(args: list[str], key: str) -> str | None:
+    """The class path the arguments give ``key`` (``model``/``data``), the last one winning:
+    ``--model=pkg.Net``, ``--model.class_path pkg.Net``, or ``class_path`` in a ``--config``."""
+    chosen: str | None = None
+    for i, arg in enumerate(args):
+        name, has_value, value = arg.partition("=")
+        if not has_value:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        if name in (f"--{key}", f"--{key}.class_path"):
+            chosen = _class_in(value, key, nested=False) or chosen
+        elif name in ("--config", "-c"):
+            chosen = _class_in(value, key, nested=True) or chosen
+    return chosen
 
 
-def refused_class_message(message: str) -> str:
-    """One line from jsonargparse's union error: which kind of class, and its first complaint."""
-    lines = message.splitlines()
-    subtypes = next((x for x in lines if x.startswith("Subtypes:")), "")
-    first = re.search(r"\[(?:list\[)?([\w.]+)", subtypes)  # e.g. [list[lightning...Callback], ...
-    kind = first.group(1).rsplit(".", 1)[-1] if first else "class"
-    errors = [x.strip()[2:] for x in lines if x.startswith("  - ")]
-    return f"a {kind} in the config could not be built: {errors[0] if errors else lines[0]}"
+def _is_subclass(class_path: str, base: type) -> bool:
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name) if module else None
+    except Exception:
+        return False
+    return isinstance(cls, type) and issubclass(cls, base)
+
+
+def _class_in(value: str, key: str, *, nested: bool) -> str | None:
+    """A class path from a flag's value: a class path itself, or a YAML file/mapping with one."""
+    if not nested and not value.endswith((".yaml", ".yml", ".json")) and "{" not in value:
+        return value or None
+    try:
+        text = Path(value).read_text() if Path(value).is_file() else value
+        loaded = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None  # the parser reports it
+    node = loaded.get(key) if nested and isinstance(loaded, dict) else loaded
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and isinstance(node.get("class_path"), str):
+        return str(node["class_path"])
+    return None
 
 
 def trained_group(run_dir: Path) -> str | None:
@@ -215,17 +285,3 @@ def config_filename(run_dir: Path, subcommand: str) -> str:
         n += 1
         name = f"{stem}-{n}.yaml"
     return name
-
-
-def check_config_files(args: list[str]) -> None:
-    """Name the file when a ``--config`` YAML is malformed (jsonargparse's message does not)."""
-    paths = [b for a, b in itertools.pairwise(args) if a in ("-c", "--config")]
-    paths += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
-    for path in paths:
-        try:
-            with open(path) as file:
-                yaml.safe_load(file)
-        except OSError:
-            continue  # jsonargparse reports missing files with the key's name
-        except yaml.YAMLError as err:
-            fail(yaml_error(path, err))

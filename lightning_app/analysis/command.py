@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     for flag in ("source", "noise", "signal"):
         if not cfg[flag]:
             raise UserError(f"--{flag} is required (see --help)")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise UserError(f"--out {cfg.out}: a file is there; the report needs a folder")
     selected = _names(cfg.analyses, "--analyses") or sorted(
         registry.names(), key=lambda n: (classes[n].order if n in classes else 100, n)
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import lightning as L
@@ -11,6 +10,7 @@ import torch
 from lightning_app.data.batches import TensorBatches
 from lightning_app.data.datasets import LOADERS, NORMALISATION, PREPARERS, SPLIT_SEED
 from lightning_app.errors import UserError
+from lightning_app.seeding import run_seed
 
 DatasetName = Literal["mnist", "mnist-5k", "fashion-mnist"]
 DEFAULT_VAL_SIZE = {"mnist": 5000, "mnist-5k": 500, "fashion-mnist": 5000}
@@ -89,9 +89,7 @@ class MNISTDataModule(L.LightningDataModule):
     @property
     def seed(self) -> int:
         """The training order's seed: ``shuffle_seed``, else the seed LightningCLI set globally."""
-        if self.shuffle_seed is not None:
-            return self.shuffle_seed
-        return int(os.environ.get("PL_GLOBAL_SEED", 0))
+        return self.shuffle_seed if self.shuffle_seed is not None else run_seed()
 
     def _loader(self, split: str, *, shuffle: bool) -> TensorBatches:
         images, labels = self.splits[split]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import lightning as L
 import torch
 from torch import nn
@@ -11,6 +9,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_app.errors import UserError
+from lightning_app.seeding import seeded
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images (N, 28, 28), labels (N,)
 EVAL_SPLITS = ("val", "test")  # order of the loaders returned by the datamodule's val_dataloader
@@ -48,9 +47,7 @@ class BDRNN(L.LightningModule):
         # The full CLI config is logged once by the CLI; don't add flat duplicates to the logger.
         self.save_hyperparameters(logger=False)
         self.learning_rate = learning_rate
-        seed = init_seed if init_seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
-        with torch.random.fork_rng(devices=[]):  # weights depend on init_seed alone
-            torch.manual_seed(seed)
+        with seeded(init_seed):  # weights depend on init_seed alone
             self.lstm = nn.LSTM(
                 input_size=28,
                 hidden_size=hidden_size,

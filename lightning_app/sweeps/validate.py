@@ -50,7 +50,7 @@ def training_parser() -> Any:
 
 def parse(args: Sequence[str]) -> Any:
     """Parse ``args`` (a subcommand and its options); raises :class:`ParseError`."""
-    from lightning_app.cli import check_config_files, one_line
+    from lightning_app.cli_errors import check_config_files, one_line
 
     check_config_files(list(args))
     try:
@@ -63,15 +63,13 @@ class ParseError(Exception):
     """The CLI parser's complaint about a command line, as one line."""
 
 
-def known_keys(subcommand: str) -> set[str]:
-    """Every dotted key the subcommand accepts (``model.hidden_size``, ``trainer.max_epochs``):
-    the keys of its defaults, as parsing the bare subcommand gives them."""
-    if subcommand not in SUBCOMMANDS:
-        return set()
-    defaults = parse([subcommand])[subcommand]
+def known_keys(config: Any) -> set[str]:
+    """Every dotted key a subcommand's parsed ``config`` accepts (``model.hidden_size``,
+    ``trainer.max_epochs``): its keys, with the ``init_args`` level of the model's and
+    DataModule's classes (the class the command selects) left out, as sweeps spell them."""
     keys: set[str] = set()
-    for key in defaults.keys():  # noqa: SIM118 - Namespace is not iterable; keys() are dotted
-        parts = key.split(".")
+    for key in config.keys():  # noqa: SIM118 - Namespace is not iterable; keys() are dotted
+        parts = [part for part in key.split(".") if part != "init_args"]
         keys.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     return keys
 
@@ -110,7 +108,7 @@ def validate_runs(
             f"named {sweep_name!r}; add --wandb.group={sweep_name} to the command so runs "
             "started by `wandb agent` are grouped like local ones"
         )
-    keys = known_keys(subcommand)
+    keys = known_keys(base[subcommand]) if subcommand in SUBCOMMANDS else set()
     for name in names:
         if name not in keys and name != "config":
             close = difflib.get_close_matches(name, sorted(keys), n=1)

@@ -106,7 +106,9 @@ class LogConfigCallback(SaveConfigCallback):
     Lightning's own callback writes to ``trainer.log_dir``, which every WandbLogger run shares,
     and logs nothing to W&B; here each run writes ``<run_dir>/config.yaml`` (rewritten on resume).
     ``config.yaml`` stays a config you can run again; the W&B config also shows what the tool
-    chose for the keys left at their defaults: the W&B mode, the logger and every callback.
+    chose for the keys left at their defaults: the W&B mode, the logger and every callback; and
+    the model's and DataModule's arguments sit right under ``model``/``data`` beside their
+    ``class_path`` (``model.hidden_size``, the name sweeps and analyses use).
     """
 
     def __init__(
@@ -140,6 +142,10 @@ class LogConfigCallback(SaveConfigCallback):
             }
         if self.mode is not None:
             config.setdefault("wandb", {})["mode"] = self.mode.mode
+        for key in ("model", "data"):  # W&B keys model.hidden_size, as sweeps and analyses say
+            node = config.get(key)
+            if isinstance(node, dict) and isinstance(node.get("init_args"), dict):
+                config[key] = {"class_path": node.get("class_path"), **node["init_args"]}
         given = trainer_config.get("callbacks")
         listed = [] if given is None else list(given) if isinstance(given, list) else [given]
         named = [c.get("class_path") for c in listed if isinstance(c, dict)]

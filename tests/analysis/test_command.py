@@ -139,6 +139,7 @@ def test_options_from_a_config_file(wandb_dir: Path, tmp_path: Path) -> None:
         (["--analyses", "noise-baseline,nope"], "unknown analysis 'nope'; registered: "),
         (["--signal-effects.alpha", "2"], "--signal-effects: alpha must be between 0 and 1"),
         (["--params", " , "], "--params is empty"),
+        (["--out", __file__], "--out .*test_command.py: a file is there; the report needs a"),
     ],
 )
 def test_bad_arguments(argv: list[str], message: str) -> None:

@@ -105,3 +105,14 @@ def start_sweep(args: list[str], cwd: Path) -> subprocess.Popen[str]:
 def sweep_cli(in_process: Callable[..., InProcess]) -> InProcess:
     """``python -m lightning_app sweep ...`` in-process (see tests/conftest.py)."""
     return in_process("sweep")
+
+
+def config_value(config: Any, name: str) -> Any:
+    """A sweep key's value (``model.hidden_size``) in a parsed or printed config, where the
+    model's and DataModule's arguments sit under ``init_args`` (LightningCLI's subclass mode)."""
+    node = config
+    for part in name.split("."):
+        if part not in node and "init_args" in node:
+            node = node["init_args"]
+        node = node[part]
+    return node

@@ -21,7 +21,7 @@ from lightning_app.sweeps.commandline import agent_command, check_command
 from lightning_app.sweeps.plan import plan_runs
 from lightning_app.sweeps.spec import load_sweep
 from lightning_app.sweeps.validate import parse
-from tests.sweeps.conftest import REPO, InProcess, sweep_file
+from tests.sweeps.conftest import REPO, InProcess, config_value, sweep_file
 
 SHIPPED = sorted((REPO / "configs" / "sweeps").rglob("*.yaml"))
 
@@ -63,7 +63,7 @@ def test_shipped_sweep_files_parse_under_wandb_agent(
         config = parse(after_module(argv))
         fit = config["fit"]
         for name, value in run.params.items():
-            assert fit[name] == value, name
+            assert config_value(fit, name) == value, name
         assert fit["wandb"]["group"] == spec.name
 
 
@@ -100,7 +100,7 @@ def test_wandb_formats_values_with_str_and_so_does_the_runner(tmp_path: Path) ->
         assert argv == agent_command(template, run.params)
         assert "--trainer.enable_checkpointing=False" in argv
         config = parse(after_module(argv))["fit"]
-        assert config["model"]["learning_rate"] == run.params["model.learning_rate"]
+        assert config_value(config, "model.learning_rate") == run.params["model.learning_rate"]
         assert config["trainer"]["enable_checkpointing"] is False
 
 

@@ -37,7 +37,7 @@ from lightning_app.sweeps.plan import plan_runs
 from lightning_app.sweeps.spec import load_sweep
 from lightning_app.sweeps.validate import parse
 from lightning_app.wandb_mode import ModeChoice, resolve_mode
-from tests.sweeps.conftest import REPO
+from tests.sweeps.conftest import REPO, config_value
 
 SHIPPED = sorted((REPO / "configs" / "sweeps").rglob("*.yaml"))
 ENTITY, PROJECT, SWEEP_ID, RUN_ID = "ada", "lightning_app", "swp0a1b2", "run0c3d4"
@@ -212,7 +212,7 @@ def test_the_real_agent_runs_each_shipped_sweep_with_our_cli(
     monkeypatch.chdir(REPO)  # the files name configs/... relative to the repository
     fit = parse(after_module(argv))["fit"]
     for name, value in params.items():
-        assert fit[name] == value, name
+        assert config_value(fit, name) == value, name
     assert fit["wandb"]["group"] == spec.name
     # (c) what the real agent tells the run about the sweep
     assert env["WANDB_SWEEP_ID"] == SWEEP_ID
@@ -254,16 +254,10 @@ def print_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return params, yaml.safe_load(proc.stdout)
 
 
-def dotted(config: dict[str, Any], name: str) -> Any:
-    for part in name.split("."):
-        config = config[part]
-    return config
-
-
 def check_printed(path: Path) -> None:
     params, config = print_config(path)
     for name, value in params.items():
-        assert dotted(config, name) == value, name
+        assert config_value(config, name) == value, name
     assert config["wandb"]["group"] == load_sweep(path).name
 
 

@@ -25,8 +25,16 @@ def assert_one_line_error(result, *needles: str) -> None:
         ("--model.hidden_size=0", ["model.hidden_size", "positive"]),
         ("--model.num_layers=-1", ["model.num_layers", "positive"]),
         ("--data.dataset=cifar10", ["data.dataset", "cifar10"]),
-        ("--model.hidden_sise=64", ["hidden_sise"]),
+        (
+            "--model.hidden_sise=64",
+            ["model.hidden_sise is not an argument of lightning_app.model.BDRNN", "hidden_size?"],
+        ),
         ("--data.batch_size=0", ["data.batch_size", "positive"]),
+        ("--trainer.max_epochs=-5", ["trainer.max_epochs:", "non-negative integer or -1"]),
+        ("--model=torch.nn.Linear", ["model: torch.nn.Linear is not a LightningModule"]),
+        ("--data=lightning_app.model.BDRNN", ["data:", "is not a LightningDataModule"]),
+        ("--model=nosuch.Net", ["model: cannot import nosuch.Net", "nosuch"]),
+        ("--model=lightning_app.model.Nope", ["model: lightning_app.model has no Nope"]),
     ],
 )
 def test_bad_values_and_unknown_keys(cli, override: str, needles: list[str]) -> None:
@@ -64,6 +72,17 @@ def test_unknown_key_in_a_config_file(cli, tmp_path: Path) -> None:
     extra = tmp_path / "extra.yaml"
     extra.write_text("model:\n  hiden_size: 16\n")
     assert_one_line_error(cli("fit", *TINY, "--config", str(extra)), "hiden_size")
+
+
+def test_a_checkpoint_that_is_not_one(cli, tmp_path: Path) -> None:
+    junk = tmp_path / "last.ckpt"
+    junk.write_text("not a checkpoint")
+    assert_one_line_error(
+        cli("fit", *TINY, f"--ckpt_path={junk}"), "ckpt_path:", "not a checkpoint"
+    )
+    missing = tmp_path / "none.ckpt"
+    assert_one_line_error(cli("validate", *TINY, f"--ckpt_path={missing}"), "does not exist")
+    assert_one_line_error(cli("test", *TINY, f"--ckpt_path={tmp_path}"), "is a folder")
 
 
 def test_missing_config_file(cli) -> None:

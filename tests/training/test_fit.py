@@ -36,7 +36,9 @@ def test_fit_logs_every_epoch_and_the_nested_config(app, tmp_path: Path) -> None
     # Its own run directory: config.yaml, checkpoints, the W&B id; the logged run_dir points there.
     run_dir = tmp_path / logged.config["run_dir"]
     assert (run_dir / "wandb_id").read_text().strip() == logged.run["run_id"]
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["model"]["hidden_size"] == 16
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())  # LightningCLI's own format
+    assert saved["model"]["init_args"]["hidden_size"] == 16
+    assert logged.config["model"]["class_path"] == saved["model"]["class_path"]
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
