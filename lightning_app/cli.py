@@ -176,8 +176,6 @@ class AppCLI(LightningCLI):
         raw["trainer"]["default_root_dir"] = run_dir
         self.save_config_kwargs["config_filename"] = config_filename(self.run.dir, command)
         self.save_config_kwargs["mode"] = mode
-        if getattr(rank_zero_only, "rank", 0) == 0:  # before the Trainer exists
-            record_run(self.run)
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except MisconfigurationException as err:  # Lightning's own argument checks
@@ -189,6 +187,8 @@ class AppCLI(LightningCLI):
                 f"data.batch_size={batch_size} is the global batch size and must divide evenly "
                 f"across {trainer.world_size} devices"
             )
+        if trainer.global_rank == 0:  # only once the run is sure to start: no folder is left
+            record_run(self.run)  # behind by a rejected argument
         return trainer
 
     def after_fit(self) -> None:

@@ -39,6 +39,7 @@ def assert_one_line_error(result, *needles: str) -> None:
 )
 def test_bad_values_and_unknown_keys(cli, override: str, needles: list[str]) -> None:
     assert_one_line_error(cli("fit", *TINY, override), *needles)
+    assert not Path("runs").exists()  # a rejected run leaves no run folder behind
 
 
 @pytest.mark.parametrize(
