@@ -4,11 +4,12 @@ Every run is ``python -m lightning_app fit ...`` started from an argument list (
 its own session, with its own folder and log; the CPU threads are split between the workers
 (``OMP_NUM_THREADS`` and friends, which torch reads at start-up) so N runs never oversubscribe the
 cores. With GPU slots (``RunnerOptions.gpus``) each run also gets ``CUDA_VISIBLE_DEVICES`` naming
-only its own GPUs, which it holds until it ends however it ends (see ``gpus``). The runner is a
-single-threaded poll loop, which keeps ``preexec_fn`` safe: on Linux each run asks the kernel to
-SIGKILL it when the runner dies (``PR_SET_PDEATHSIG``), so killing the runner, even with SIGKILL,
-leaves no orphan training on; a restarted runner also kills any process still tagged with an
-interrupted attempt before it starts that run again.
+only its own GPUs, which it holds until it ends however it ends (see ``gpus``). A launcher
+(``launch``) starts each process: cold from its argv, or forked from a preloaded parent
+(``warm``). The runner is a single-threaded poll loop, which keeps ``preexec_fn`` safe: on Linux
+each run asks the kernel to SIGKILL it when the runner dies (``PR_SET_PDEATHSIG``), so killing the
+runner, even with SIGKILL, leaves no orphan training on; a restarted runner also kills any process
+still tagged with an interrupted attempt, or its process group, before it starts that run again.
 
 Interrupted runs start again from scratch rather than from their ``last.ckpt``: a checkpoint
 being written when the kill came may be truncated, a resumed run's history is split over two W&B
@@ -20,21 +21,19 @@ agent`` runs. A rerun costs at most one run per worker per interruption and give
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
 
 from lightning_app.sweeps.gpus import VISIBLE, Allocation, GpuSlots, describe, schedule
+from lightning_app.sweeps.launch import Launcher, ProcessLauncher, RunProcess
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.progress import SweepProgress
@@ -64,7 +63,6 @@ INHERITED_RUN_VARS = (
     "WANDB_RUN_ID",
     "WANDB_SERVICE",
 )
-PR_SET_PDEATHSIG = 1
 
 
 def available_cores() -> int:
@@ -113,8 +111,7 @@ class RunnerOptions:
 @dataclass
 class _Live:
     run: PlannedRun
-    proc: subprocess.Popen[bytes]
-    log: IO[bytes]
+    proc: RunProcess
     attempt: Attempt
     allocation: Allocation | None = None
 
@@ -144,8 +141,14 @@ class SweepRunner:
         options: RunnerOptions,
         progress: SweepProgress,
         gpu_needs: Mapping[str, int] | None = None,
+        launcher: Launcher | None = None,
     ) -> None:
-        """``gpu_needs``: GPUs each run needs by key (0: a CPU run); a run not in it needs one."""
+        """``gpu_needs``: GPUs each run needs by key (0: a CPU run); a run not in it needs one.
+
+        ``launcher`` starts each run's process (default: a cold :class:`ProcessLauncher`); the
+        runner closes it when it returns.
+        """
+        self.launcher: Launcher = launcher or ProcessLauncher()
         self.folder = folder
         self.runs = list(runs)
         self.command = command
@@ -190,7 +193,7 @@ class SweepRunner:
         queue = deque(run for run in self.runs if self.store.status(run.key) != "done")
         summary.done = len(self.runs) - len(queue)
         self.progress.start(total=len(self.runs), done=summary.done)
-        with self._signals_stop_the_loop():
+        with self._signals_stop_the_loop(), contextlib.closing(self.launcher):
             while (queue or self._live) and self._stop_signal is None:
                 for run, allocation in self._next_starts(queue):
                     self._start(run, allocation)
@@ -245,7 +248,6 @@ class SweepRunner:
         self.store.save()  # recorded before the process exists: a crash now is an interruption
 
         self.folder.run_dir(run.key).mkdir(parents=True, exist_ok=True)
-        log = self.folder.log_path(run.key).open("ab")
         argv = self.command(run)
         env = {**self.env, ATTEMPT_TAG: self._tag(run.key, number)}
         prefix = where = ""
@@ -254,21 +256,14 @@ class SweepRunner:
             env[VISIBLE] = visible
             prefix = f"{VISIBLE}={shlex.quote(visible)} "
             where = f" on {describe(visible.split(','))}" if visible else " on the CPU"
-        log.write(f"$ {prefix}{shlex.join(argv)}\n".encode())  # as a POSIX shell reads it
-        log.flush()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # Ctrl-C reaches the runner, which stops the runs cleanly
-            preexec_fn=_die_with_parent(os.getpid()),
-        )
+        log = self.folder.log_path(run.key)
+        with log.open("ab") as out:
+            out.write(f"$ {prefix}{shlex.join(argv)}\n".encode())  # as a POSIX shell reads it
+        proc = self.launcher.start(argv, env, log)
         attempt.pid = proc.pid
         attempt.pid_start = process_start_time(proc.pid)
         self.store.save()
-        self._live[run.key] = _Live(run, proc, log, attempt, allocation)
+        self._live[run.key] = _Live(run, proc, attempt, allocation)
         self.progress.event(f"start {run.key} (attempt {number}){where}")
 
     def _reap(self, queue: deque[PlannedRun], summary: Summary) -> None:
@@ -277,7 +272,6 @@ class SweepRunner:
             if code is None:
                 continue
             del self._live[key]
-            live.log.close()
             self._release(live)
             record = self.store.get(key)
             attempt = live.attempt
@@ -313,17 +307,14 @@ class SweepRunner:
     def _stop_all(self) -> int:
         """Stop every live run (process group: TERM, then KILL) and record it interrupted."""
         for live in self._live.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(live.proc.pid, signal.SIGTERM)
+            self.launcher.signal(live.proc, signal.SIGTERM)
         deadline = time.monotonic() + self.options.kill_grace_s
         for live in self._live.values():
             try:
                 live.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(live.proc.pid, signal.SIGKILL)
+                self.launcher.signal(live.proc, signal.SIGKILL)
                 live.proc.wait()
-            live.log.close()
             kill_attempt_processes(self._tag(live.run.key, live.attempt.number), None, None)
             live.attempt.ended = time.time()
             live.attempt.exit_code = live.proc.returncode
@@ -387,23 +378,6 @@ def tagged_processes(tag: str) -> list[int]:
         if needle in environ.split(b"\0"):
             found.append(int(entry.name))
     return found
-
-
-def _die_with_parent(parent: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to SIGKILL the child when the runner dies (None elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return None  # pragma: no cover
-    try:
-        prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # pragma: no cover
-        return None
-
-    def set_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the runner died before the request took effect
-            os._exit(1)
-
-    return set_death_signal
 
 
 __all__ = [
