@@ -6,6 +6,7 @@ import os
 import shlex
 import sys
 from argparse import RawDescriptionHelpFormatter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from lightning_app.sweeps.gpus import (
     select_gpus,
     simulate,
 )
+from lightning_app.sweeps.launch import Launcher, ProcessLauncher
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
@@ -36,6 +38,7 @@ from lightning_app.sweeps.runner import (
 from lightning_app.sweeps.spec import SweepSpec, load_sweep
 from lightning_app.sweeps.state import StateStore, sweep_lock
 from lightning_app.sweeps.validate import validate_runs
+from lightning_app.sweeps.warm import WarmLauncher, WarmStartError
 from lightning_app.wandb_mode import ModeChoice, resolve_mode
 
 DESCRIPTION = f"""\
@@ -49,6 +52,10 @@ has credentials, offline otherwise; see --help of fit for wandb.mode).
   python -m lightning_app sweep configs/sweeps/cpu/signal.yaml --workers 2 --retry 1
   python -m lightning_app sweep configs/sweeps/noise.yaml --gpus 0,1,2,3 --runs-per-gpu 4
   python -m lightning_app analyze --source sweeps/ --noise noise --signal signal --out report/
+
+Runs start warm on Linux: one parent process imports torch, Lightning and wandb once
+and each run is a fresh fork of it that runs the same command (about 10 s less per run on a
+small CPU; the numbers are the same). --cold starts each run as a new process.
 
 Every parameter value is parsed by the training CLI before any run starts. Run states are kept
 in SWEEP_DIR/state.json: stop the runner (Ctrl-C, or even kill -9) and run the same command again
@@ -66,6 +73,12 @@ The same file works with W&B's server on many machines: `wandb sweep FILE`, then
 `wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine. Exit status: 0 when every run is done,
 1 if a run failed after its retries, 2 for a mistake in the input, 130 when stopped.
 """
+
+
+START_VAR = "LIGHTNING_APP_START"
+WARM_LOG = "warm-start.log"
+"""The preloaded parent's own output (import errors), in the sweep folder."""
+Start = Literal["warm", "cold"]
 
 
 class _HelpFormatter(DefaultHelpFormatter, RawDescriptionHelpFormatter):
@@ -128,6 +141,21 @@ def build_parser() -> ArgumentParser:
         "--seed", type=int | None, default=None, help="Seed of a random sweep's draws (default 0)."
     )
     parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="Start every run as a new Python process (python -m lightning_app fit ...) instead "
+        f"of forking it from a parent that imported torch, Lightning and wandb once (the warm "
+        f"start, the default on Linux; ${START_VAR}=cold does the same). Use it while you edit "
+        "lightning_app's own code mid-sweep (warm runs use the code as it was when the sweep "
+        "started) or to rule the warm start out when debugging.",
+    )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="Require the warm start: exit 2 if the preloaded parent cannot start, instead of "
+        "starting runs cold.",
+    )
+    parser.add_argument(
         "--wandb-mode",
         type=Literal["offline", "online", "disabled"] | None,
         default=None,
@@ -149,6 +177,7 @@ def main(argv: list[str]) -> None:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     if args.retry < 0:
         raise UserError(f"--retry must be 0 or more, got {args.retry}")
+    start = start_method(args.cold, args.warm, os.environ)
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
@@ -195,7 +224,8 @@ def main(argv: list[str]) -> None:
     slots = f"{len(gpus)} GPU(s) ({','.join(gpus)}) x {runs_per_gpu} run(s) each, " if gpus else ""
     console.print(
         f"sweep {spec.name}: {spec.method}, {len(runs)} runs, folder {folder.root}; "
-        f"{slots}{workers} worker(s) x {threads} thread(s) on {cores} core(s); W&B {mode}"
+        f"{slots}{workers} worker(s) x {threads} thread(s) on {cores} core(s); W&B {mode}; "
+        f"{start} start"
     )
     if gpus and args.workers is not None and args.workers < len(gpus) * runs_per_gpu:
         console.print(
@@ -218,7 +248,45 @@ def main(argv: list[str]) -> None:
         visible = _dry_run_devices(runs, needs, gpus, runs_per_gpu, workers)
         _print_dry_run(console, folder, runs, command, threads, mode, visible)
         return
-    _run(console, folder, spec, runs, command, options, args, threads, workers, gpus, needs)
+    launcher = _launcher(start, env, folder, strict=args.warm, console=console)
+    _run(
+        console, folder, spec, runs, command, options, args, threads, workers, gpus, needs, launcher
+    )
+
+
+def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
+    """How runs start: ``--cold``/``--warm``, else ``$LIGHTNING_APP_START``, else warm on Linux.
+
+    Elsewhere the default is cold: macOS's system libraries are not safe to use in a fork of a
+    process that loaded them (why Python's multiprocessing spawns there), Windows cannot fork.
+    """
+    if cold and warm:
+        raise UserError("--cold and --warm contradict each other; give one of them")
+    if cold or warm:
+        return "cold" if cold else "warm"
+    value = environ.get(START_VAR, "").strip().lower()
+    if value in ("cold", "warm"):
+        return "cold" if value == "cold" else "warm"
+    if value:
+        raise UserError(f"${START_VAR}={environ[START_VAR]!r}: expected cold or warm")
+    return "warm" if sys.platform.startswith("linux") else "cold"
+
+
+def _launcher(
+    start: Start, env: Mapping[str, str], folder: SweepFolder, *, strict: bool, console: Console
+) -> Launcher:
+    """The launcher for ``start``; with ``strict`` (--warm) a parent that fails is exit 2."""
+    if start == "cold":
+        return ProcessLauncher()
+    folder.root.mkdir(parents=True, exist_ok=True)
+    launcher = WarmLauncher(env, folder.root / WARM_LOG, note=lambda line: console.print(line))
+    if strict:
+        try:
+            launcher.prepare()
+        except WarmStartError as err:
+            launcher.close()
+            raise UserError(f"--warm: {err}") from None
+    return launcher
 
 
 def _gpus(flag: str | None, runs_per_gpu: int | None) -> list[str]:
@@ -300,6 +368,7 @@ def _run(
     workers: int,
     gpus: list[str],
     needs: dict[str, int],
+    launcher: Launcher,
 ) -> None:
     folder.root.mkdir(parents=True, exist_ok=True)
     with sweep_lock(folder.root):
@@ -322,6 +391,7 @@ def _run(
             ),
             progress,
             gpu_needs=needs,
+            launcher=launcher,
         )
         recovered = runner.recover()
         done = sum(runner.store.status(r.key) == "done" for r in runs)
