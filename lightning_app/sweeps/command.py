@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -14,7 +15,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 from rich.console import Console
 
 from lightning_app.errors import UserError
-from lightning_app.sweeps.commandline import check_command, local_command
+from lightning_app.sweeps.commandline import CommandTemplate, check_command, local_command
 from lightning_app.sweeps.gpus import (
     VISIBLE,
     check_needs,
@@ -76,8 +77,6 @@ The same file works with W&B's server on many machines: `wandb sweep FILE`, then
 
 
 START_VAR = "LIGHTNING_APP_START"
-WARM_LOG = "warm-start.log"
-"""The preloaded parent's own output (import errors), in the sweep folder."""
 Start = Literal["warm", "cold"]
 
 
@@ -191,6 +190,32 @@ def main(argv: list[str]) -> None:
             spec, count=options.get("count"), seed=options.get("seed") or 0, yes=args.yes
         )
 
+    gpus = _gpus(args.gpus, args.runs_per_gpu)
+    console = Console(highlight=False, soft_wrap=True)
+    launcher: Launcher = ProcessLauncher()
+    if start == "warm" and not args.dry_run and not gpus:  # preload while the runs are checked
+        early = run_environment(threads_per_run(args.workers or 1, args.threads), args.wandb_mode)
+        launcher = WarmLauncher(early, note=lambda line: console.print(line))
+        launcher.begin()
+    with contextlib.closing(launcher):
+        _check_and_run(args, spec, template, folder, runs, options, start, gpus, console, launcher)
+
+
+def _check_and_run(
+    args: Any,
+    spec: SweepSpec,
+    template: CommandTemplate,
+    folder: SweepFolder,
+    runs: list[PlannedRun],
+    options: dict[str, Any],
+    start: Start,
+    gpus: list[str],
+    console: Console,
+    launcher: Launcher,
+) -> None:
+    """Parse every run with the training CLI, then dry-run or run them with ``launcher``."""
+    runs_per_gpu = args.runs_per_gpu or 1
+
     def runner_args(run: PlannedRun) -> list[str]:
         run_dir = folder.run_dir(run.key)
         return [f"--run_dir={run_dir}", f"--wandb.dir={run_dir}", f"--wandb.group={spec.name}"]
@@ -198,9 +223,6 @@ def main(argv: list[str]) -> None:
     def command(run: PlannedRun) -> list[str]:
         return local_command(template, run.params, spec.program, runner_args(run))
 
-    gpus = _gpus(args.gpus, args.runs_per_gpu)
-    runs_per_gpu = args.runs_per_gpu or 1
-    console = Console(highlight=False, soft_wrap=True)
     first = validate_runs(
         template,
         runs,
@@ -248,10 +270,19 @@ def main(argv: list[str]) -> None:
         visible = _dry_run_devices(runs, needs, gpus, runs_per_gpu, workers)
         _print_dry_run(console, folder, runs, command, threads, mode, visible)
         return
-    launcher = _launcher(start, env, folder, strict=args.warm, console=console)
-    _run(
-        console, folder, spec, runs, command, options, args, threads, workers, gpus, needs, launcher
-    )
+    if start == "warm" and not isinstance(launcher, WarmLauncher):  # GPUs: threads known now
+        launcher = WarmLauncher(env, note=lambda line: console.print(line))
+    if args.warm and isinstance(launcher, WarmLauncher):
+        try:
+            launcher.prepare()
+        except WarmStartError as err:
+            launcher.close()
+            raise UserError(f"--warm: {err}") from None
+    with contextlib.closing(launcher):
+        _run(
+            console, folder, spec, runs, command, options, args, threads, workers, gpus, needs,
+            launcher,
+        )  # fmt: skip
 
 
 def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
@@ -270,23 +301,6 @@ def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
     if value:
         raise UserError(f"${START_VAR}={environ[START_VAR]!r}: expected cold or warm")
     return "warm" if sys.platform.startswith("linux") else "cold"
-
-
-def _launcher(
-    start: Start, env: Mapping[str, str], folder: SweepFolder, *, strict: bool, console: Console
-) -> Launcher:
-    """The launcher for ``start``; with ``strict`` (--warm) a parent that fails is exit 2."""
-    if start == "cold":
-        return ProcessLauncher()
-    folder.root.mkdir(parents=True, exist_ok=True)
-    launcher = WarmLauncher(env, folder.root / WARM_LOG, note=lambda line: console.print(line))
-    if strict:
-        try:
-            launcher.prepare()
-        except WarmStartError as err:
-            launcher.close()
-            raise UserError(f"--warm: {err}") from None
-    return launcher
 
 
 def _gpus(flag: str | None, runs_per_gpu: int | None) -> list[str]:

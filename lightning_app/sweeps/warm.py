@@ -33,7 +33,9 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -85,8 +87,10 @@ class WarmLauncher:
     """Starts runs as forks of one preloaded parent; falls back to cold starts when it cannot.
 
     ``env`` is the parent's environment: the runs' common one, so the thread counts torch reads
-    at import are the runs' own. ``log`` receives the parent's own output (import errors).
-    ``note`` is told, once, when runs start cold after all.
+    at import are the runs' own. The parent's own output (import errors) goes to a temporary
+    file, named in any error and removed when the parent ends cleanly. ``note`` is told, once,
+    when runs start cold after all. :meth:`begin` starts the parent early (the sweep command
+    does so before it checks the runs, so both imports overlap).
     """
 
     name = "warm"
@@ -94,12 +98,11 @@ class WarmLauncher:
     def __init__(
         self,
         env: Mapping[str, str],
-        log: Path,
         note: Callable[[str], None] | None = None,
         python: str = sys.executable,
     ) -> None:
         self.env = dict(env)
-        self.log = log
+        self.log: Path | None = None
         self.note = note or (lambda message: None)
         self.python = python
         self.exit_codes: dict[int, int] = {}
@@ -110,12 +113,34 @@ class WarmLauncher:
         self._broken: str | None = None
         self._live: set[int] = set()
         self._next_id = 0
+        self._ready = False
+        self._noted = False
 
     # -- public -------------------------------------------------------------------------------
-    def prepare(self) -> None:
-        """Start the preloaded parent now and wait until it is ready (raises WarmStartError)."""
-        if self._parent is None:
+    def begin(self) -> None:
+        """Start the preloaded parent without waiting for it (it imports in the background)."""
+        if self._parent is None and self._broken is None:
             self._spawn()
+
+    def prepare(self) -> None:
+        """Start the preloaded parent if needed and wait until it is ready.
+
+        Raises:
+            WarmStartError: it could not start, failed to import, or did not answer in time.
+        """
+        if self._broken is not None:
+            raise WarmStartError(self._broken)
+        self.begin()
+        if not self._ready:
+            try:
+                ready = self._reply(lambda m: "ready" in m or "error" in m, READY_TIMEOUT_S)
+            except WarmStartError as err:
+                self._broken = str(err)
+                raise
+            if "error" in ready:
+                self._broken = f"{ready['error']} (log: {self.log})"
+                raise WarmStartError(self._broken)
+            self._ready = True
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> RunProcess:
         args = self.forkable(argv)
@@ -136,6 +161,9 @@ class WarmLauncher:
         parent, self._parent = self._parent, None
         if parent is None:
             return
+        unneeded = not self._ready and self._broken is None  # still importing: stop it now
+        if unneeded:
+            parent.kill()
         if parent.stdin is not None:
             parent.stdin.close()
         try:
@@ -145,6 +173,8 @@ class WarmLauncher:
             parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
+        if (unneeded or parent.returncode == 0) and self.log is not None:
+            self.log.unlink(missing_ok=True)  # nothing went wrong: nothing to keep
 
     def forkable(self, argv: Sequence[str]) -> list[str] | None:
         """The CLI arguments if ``argv`` is ``<this python> -m lightning_app ...``, else None."""
@@ -156,21 +186,22 @@ class WarmLauncher:
     def _spawn(self) -> None:
         if not hasattr(os, "fork"):  # pragma: no cover - Windows
             raise WarmStartError("this platform cannot fork")
-        with self.log.open("ab") as err:
+        fd, log = tempfile.mkstemp(prefix="lightning_app-warm-", suffix=".log")
+        self.log = Path(log)
+        try:
             self._parent = subprocess.Popen(
                 [self.python, "-m", __name__],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=err,
+                stderr=fd,
                 env=self.env,
                 start_new_session=True,
                 preexec_fn=die_with_parent(os.getpid()),
             )
+        finally:
+            os.close(fd)
         assert self._parent.stdout is not None
         os.set_blocking(self._parent.stdout.fileno(), False)
-        ready = self._reply(lambda m: "ready" in m or "error" in m, READY_TIMEOUT_S)
-        if "error" in ready:
-            raise WarmStartError(str(ready["error"]))
 
     def _fork(self, args: list[str], env: Mapping[str, str], log: Path) -> WarmProcess:
         assert self._parent is not None and self._parent.stdin is not None
@@ -237,8 +268,9 @@ class WarmLauncher:
             self._give_up(f"the preloaded parent exited with status {code}; see {self.log}")
 
     def _give_up(self, reason: str) -> None:
-        if self._broken is None:
-            self._broken = reason
+        self._broken = self._broken or reason
+        if not self._noted:
+            self._noted = True
             self.note(f"warm start off: {reason}; runs start cold")
         self.close()
 
@@ -283,13 +315,20 @@ def serve(stdin: int, out: IO[bytes]) -> dict[str, Any] | None:
             request = json.loads(line)
             for stream in (out, sys.stdout, sys.stderr):
                 stream.flush()  # nothing buffered may be written twice
+            settled, told = os.pipe()
             try:
                 pid = os.fork()
             except OSError as err:
+                os.close(settled)
+                os.close(told)
                 _send(out, {"id": request["id"], "error": f"fork failed: {err}"})
                 continue
             if pid == 0:
-                return dict(request)
+                os.close(settled)
+                return {**request, "settled": told}
+            os.close(told)
+            os.read(settled, 1)  # the child has its own session: the runner may signal its group
+            os.close(settled)
             _send(out, {"id": request["id"], "pid": pid})
 
 
@@ -310,6 +349,7 @@ def become_run(request: Mapping[str, Any], parent: int) -> None:
     set_death_signal = die_with_parent(parent)
     if set_death_signal is not None:
         set_death_signal()
+    os.close(request["settled"])  # tells the parent it may report this child's pid
     null = os.open(os.devnull, os.O_RDONLY)
     log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(null, 0)
@@ -345,6 +385,7 @@ def main() -> int:
     try:
         problem = preload()
     except Exception as err:  # an import error: report it, the runner starts runs cold
+        traceback.print_exc()  # into the parent's log, named in the runner's message
         problem = f"preloading failed: {type(err).__name__}: {err}"
     if problem is not None:
         _send(out, {"error": problem})
