@@ -87,10 +87,10 @@ class WarmLauncher:
     """Starts runs as forks of one preloaded parent; falls back to cold starts when it cannot.
 
     ``env`` is the parent's environment: the runs' common one, so the thread counts torch reads
-    at import are the runs' own. The parent's own output (import errors) goes to a temporary
-    file, named in any error and removed when the parent ends cleanly. ``note`` is told, once,
-    when runs start cold after all. :meth:`begin` starts the parent early (the sweep command
-    does so before it checks the runs, so both imports overlap).
+    at import are the runs' own. The parent's own output (import errors) goes to an unnamed
+    temporary file, copied to a named one only when something went wrong (named in the error).
+    ``note`` is told, once, when runs start cold after all. :meth:`begin` starts the parent early
+    (the sweep command does so before it checks the runs, so both imports overlap).
     """
 
     name = "warm"
@@ -103,6 +103,8 @@ class WarmLauncher:
     ) -> None:
         self.env = dict(env)
         self.log: Path | None = None
+        """Where the parent's output was kept, once something went wrong (see :meth:`keep_log`)."""
+        self._output: IO[bytes] | None = None
         self.note = note or (lambda message: None)
         self.python = python
         self.exit_codes: dict[int, int] = {}
@@ -138,7 +140,7 @@ class WarmLauncher:
                 self._broken = str(err)
                 raise
             if "error" in ready:
-                self._broken = f"{ready['error']} (log: {self.log})"
+                self._broken = f"{ready['error']}{self.keep_log()}"
                 raise WarmStartError(self._broken)
             self._ready = True
 
@@ -173,8 +175,11 @@ class WarmLauncher:
             parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
-        if (unneeded or parent.returncode == 0) and self.log is not None:
-            self.log.unlink(missing_ok=True)  # nothing went wrong: nothing to keep
+        if not unneeded and parent.returncode != 0:
+            self.keep_log()
+        if self._output is not None:
+            self._output.close()  # an unnamed file: nothing is left behind
+            self._output = None
 
     def forkable(self, argv: Sequence[str]) -> list[str] | None:
         """The CLI arguments if ``argv`` is ``<this python> -m lightning_app ...``, else None."""
@@ -186,20 +191,17 @@ class WarmLauncher:
     def _spawn(self) -> None:
         if not hasattr(os, "fork"):  # pragma: no cover - Windows
             raise WarmStartError("this platform cannot fork")
-        fd, log = tempfile.mkstemp(prefix="lightning_app-warm-", suffix=".log")
-        self.log = Path(log)
-        try:
-            self._parent = subprocess.Popen(
-                [self.python, "-m", __name__],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=fd,
-                env=self.env,
-                start_new_session=True,
-                preexec_fn=die_with_parent(os.getpid()),
-            )
-        finally:
-            os.close(fd)
+        # Closed in close(): it must outlive this call, as the parent's stderr.
+        self._output = tempfile.TemporaryFile(prefix="lightning_app-warm-")  # noqa: SIM115
+        self._parent = subprocess.Popen(
+            [self.python, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._output,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=die_with_parent(os.getpid()),
+        )
         assert self._parent.stdout is not None
         os.set_blocking(self._parent.stdout.fileno(), False)
 
@@ -230,7 +232,7 @@ class WarmLauncher:
             if left <= 0:
                 raise WarmStartError(f"the preloaded parent did not answer in {timeout:.0f} s")
             if not self.pump(min(left, 0.5)):
-                raise WarmStartError(f"the preloaded parent ended; see {self.log}")
+                raise WarmStartError(f"the preloaded parent ended{self.keep_log()}")
 
     def pump(self, timeout: float) -> bool:
         """Read the parent's messages (waiting up to ``timeout``); False once it has ended."""
@@ -265,7 +267,19 @@ class WarmLauncher:
         parent, self._parent = self._parent, None
         if parent is not None:
             code = parent.wait()
-            self._give_up(f"the preloaded parent exited with status {code}; see {self.log}")
+            self._give_up(f"the preloaded parent exited with status {code}{self.keep_log()}")
+
+    def keep_log(self) -> str:
+        """Copy the parent's output (kept in an unnamed file) to a named one: ``"; see PATH"``."""
+        if self.log is None and self._output is not None:
+            self._output.seek(0)
+            text = self._output.read()
+            if text:
+                fd, name = tempfile.mkstemp(prefix="lightning_app-warm-", suffix=".log")
+                with os.fdopen(fd, "wb") as kept:
+                    kept.write(text)
+                self.log = Path(name)
+        return f"; see {self.log}" if self.log is not None else ""
 
     def _give_up(self, reason: str) -> None:
         self._broken = self._broken or reason
