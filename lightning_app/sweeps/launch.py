@@ -46,7 +46,7 @@ class RunProcess(Protocol):
 
 
 class Launcher(Protocol):
-    """Starts runs; closed once by the runner when it returns."""
+    """Starts runs; its owner closes it once no run is left (a runner never does)."""
 
     name: str
     """How runs start, for the sweep's first line (``cold``, ``warm``)."""

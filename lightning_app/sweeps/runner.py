@@ -145,8 +145,8 @@ class SweepRunner:
     ) -> None:
         """``gpu_needs``: GPUs each run needs by key (0: a CPU run); a run not in it needs one.
 
-        ``launcher`` starts each run's process (default: a cold :class:`ProcessLauncher`); the
-        runner closes it when it returns.
+        ``launcher`` starts each run's process (default: a cold :class:`ProcessLauncher`); it
+        belongs to the caller, who closes it (one launcher may serve several runners in turn).
         """
         self.launcher: Launcher = launcher or ProcessLauncher()
         self.folder = folder
@@ -193,7 +193,7 @@ class SweepRunner:
         queue = deque(run for run in self.runs if self.store.status(run.key) != "done")
         summary.done = len(self.runs) - len(queue)
         self.progress.start(total=len(self.runs), done=summary.done)
-        with self._signals_stop_the_loop(), contextlib.closing(self.launcher):
+        with self._signals_stop_the_loop():
             while (queue or self._live) and self._stop_signal is None:
                 for run, allocation in self._next_starts(queue):
                     self._start(run, allocation)

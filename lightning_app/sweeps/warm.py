@@ -163,7 +163,8 @@ class WarmLauncher:
         parent, self._parent = self._parent, None
         if parent is None:
             return
-        unneeded = not self._ready and self._broken is None  # still importing: stop it now
+        was_ready, self._ready = self._ready, False  # a later start spawns and waits anew
+        unneeded = not was_ready and self._broken is None  # still importing: stop it now
         if unneeded:
             parent.kill()
         if parent.stdin is not None:
