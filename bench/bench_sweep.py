@@ -9,7 +9,8 @@ cores between two runs. Two times are reported: the whole command (``total``: in
 every run with the training CLI once, about 10 s) and the runs themselves (``runs``: first start
 to last exit, from the sweep's ``state.json``). The goal is ``runs`` ratio >= 1.7 on 2 cores.
 With ``--repeat N`` the two sides alternate N times and the best time of each is kept (the
-machine may be shared; every measurement is printed).
+machine may be shared; every measurement is printed). Runs start warm, as the sweep's default;
+``--cold`` starts them as new processes (bench/bench_warm_start.py compares the two).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def sweep_file(folder: Path, runs: int, hidden: int, batches: int, epochs: int) 
     return path
 
 
-def run(path: Path, workers: int, folder: Path) -> dict[str, float]:
+def run(path: Path, workers: int, folder: Path, cold: bool = False) -> dict[str, float]:
     """Run the sweep; return the command's wall time and the span of its runs."""
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -72,6 +73,7 @@ def run(path: Path, workers: int, folder: Path) -> dict[str, float]:
             str(workers),
             "--dir",
             str(folder),
+            *(["--cold"] if cold else []),
         ],
         cwd=path.parent,
         env=env,
@@ -97,6 +99,7 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=2, help="trainer.max_epochs.")
     parser.add_argument("--repeat", type=int, default=1, help="Alternate runs; keep the best.")
+    parser.add_argument("--cold", action="store_true", help="Start runs cold (sweep --cold).")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
@@ -105,7 +108,7 @@ def main() -> None:
         trials: dict[int, list[dict[str, float]]] = {1: [], 2: []}
         for i in range(args.repeat):
             for w in (1, 2):
-                trials[w].append(run(path, w, Path(tmp) / f"workers{w}-{i}"))
+                trials[w].append(run(path, w, Path(tmp) / f"workers{w}-{i}", args.cold))
                 print(f"workers {w}, try {i + 1}: runs {trials[w][-1]['runs']:.1f} s", flush=True)
         results = {w: min(t, key=lambda r: r["runs"]) for w, t in trials.items()}
         load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
