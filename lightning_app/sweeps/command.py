@@ -13,6 +13,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 from rich.console import Console
 
 from lightning_app.errors import UserError
+from lightning_app.sweeps import adaptive
 from lightning_app.sweeps.commandline import check_command, local_command
 from lightning_app.sweeps.gpus import (
     VISIBLE,
@@ -28,6 +29,7 @@ from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
 from lightning_app.sweeps.runner import (
     RunnerOptions,
+    Summary,
     SweepRunner,
     available_cores,
     run_environment,
@@ -135,6 +137,7 @@ def build_parser() -> ArgumentParser:
         "wandb.mode, not a --wandb.mode in the sweep file. Default: each run's own rule "
         "($WANDB_MODE, the config file, else online when wandb has credentials, else offline).",
     )
+    adaptive.add_arguments(parser)
     return parser
 
 
@@ -149,9 +152,11 @@ def main(argv: list[str]) -> None:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     if args.retry < 0:
         raise UserError(f"--retry must be 0 or more, got {args.retry}")
+    adaptive_options = adaptive.options_from(args)
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
+    adaptive.check_folder(folder, adaptive_options)
     options = _plan_options(spec, args.count, args.seed)
     if folder.exists():
         stored = folder.check_compatible(spec, options)
@@ -161,6 +166,7 @@ def main(argv: list[str]) -> None:
         runs = plan_runs(
             spec, count=options.get("count"), seed=options.get("seed") or 0, yes=args.yes
         )
+    rounds = adaptive.plan_rounds(spec, runs, adaptive_options) if adaptive_options else None
 
     def runner_args(run: PlannedRun) -> list[str]:
         run_dir = folder.run_dir(run.key)
@@ -214,11 +220,14 @@ def main(argv: list[str]) -> None:
         )
     if spec.raw.get("early_terminate") or spec.raw.get("metric"):
         console.print("note: metric and early_terminate are for W&B's server; ignored here")
+    if rounds is not None and args.dry_run:
+        for line in adaptive.describe(rounds):
+            console.print(line)
     if args.dry_run:
         visible = _dry_run_devices(runs, needs, gpus, runs_per_gpu, workers)
         _print_dry_run(console, folder, runs, command, threads, mode, visible)
         return
-    _run(console, folder, spec, runs, command, options, args, threads, workers, gpus, needs)
+    _run(console, folder, spec, runs, command, options, args, threads, workers, gpus, needs, rounds)
 
 
 def _gpus(flag: str | None, runs_per_gpu: int | None) -> list[str]:
@@ -300,6 +309,7 @@ def _run(
     workers: int,
     gpus: list[str],
     needs: dict[str, int],
+    rounds: adaptive.Rounds | None = None,
 ) -> None:
     folder.root.mkdir(parents=True, exist_ok=True)
     with sweep_lock(folder.root):
@@ -308,33 +318,56 @@ def _run(
         else:  # another runner may have started it between our check and the lock
             folder.check_compatible(spec, options)
         progress = SweepProgress(console, spec.name)
-        runner = SweepRunner(
-            folder,
-            runs,
-            command,
-            RunnerOptions(
-                workers=workers,
-                threads=threads,
-                retry=args.retry,
-                wandb_mode=args.wandb_mode,
-                gpus=tuple(gpus) if gpus else None,
-                runs_per_gpu=args.runs_per_gpu or 1,
-            ),
-            progress,
-            gpu_needs=needs,
-        )
-        recovered = runner.recover()
-        done = sum(runner.store.status(r.key) == "done" for r in runs)
-        if done or recovered:
-            console.print(
-                f"resuming: {done} of {len(runs)} runs done; "
-                f"{len(recovered)} interrupted run(s) start again from scratch"
+
+        def run_runs(todo: list[PlannedRun]) -> Summary:
+            runner = SweepRunner(
+                folder,
+                todo,
+                command,
+                RunnerOptions(
+                    workers=workers,
+                    threads=threads,
+                    retry=args.retry,
+                    wandb_mode=args.wandb_mode,
+                    gpus=tuple(gpus) if gpus else None,
+                    runs_per_gpu=args.runs_per_gpu or 1,
+                ),
+                progress,
+                gpu_needs=needs,
             )
-        summary = runner.run()
+            recovered = runner.recover()
+            done = sum(runner.store.status(r.key) == "done" for r in todo)
+            if done or recovered:
+                console.print(
+                    f"resuming: {done} of {len(todo)} runs done; "
+                    f"{len(recovered)} interrupted run(s) start again from scratch"
+                )
+            return runner.run()
+
+        if rounds is not None:
+            adaptive.run_adaptive(
+                console,
+                folder,
+                spec,
+                rounds,
+                adaptive.options_from(args) or adaptive.AdaptiveOptions(),
+                run_runs,
+                lambda summary, total: _finish(console, spec, folder, summary, total),
+                workers,
+            )
+            return
+        summary = run_runs(runs)
+    _finish(console, spec, folder, summary, len(runs))
+
+
+def _finish(
+    console: Console, spec: SweepSpec, folder: SweepFolder, summary: Summary, total: int
+) -> None:
+    """The sweep's (or a round's) summary line; exit 130 when stopped, 1 when a run failed."""
     durations = summary.durations
     mean = f", mean run {sum(durations) / len(durations):.1f} s" if durations else ""
     console.print(
-        f"sweep {spec.name}: {summary.done} of {len(runs)} done, {len(summary.failed)} failed"
+        f"sweep {spec.name}: {summary.done} of {total} done, {len(summary.failed)} failed"
         f"{', stopped' if summary.stopped else ''} in {format_duration(summary.elapsed_s)}"
         f" ({summary.ran} started{mean}); runs in {folder.root}"
     )
