@@ -464,9 +464,13 @@ def make_look(
 
 
 def _record_look(record: dict[str, Any], rounds: Rounds, look: int, result: dict[str, Any]) -> None:
+    """Add look ``look``'s decisions to the record and say whether a next round starts."""
     decisions: dict[str, Any] = record["decisions"]
+    last = look == rounds.looks
     for name, res in result["params"].items():
-        if res["significant"] and decisions.get(name, {}).get("status") != "significant":
+        if decisions.get(name, {}).get("status") == "significant":
+            continue  # a decision once made stands
+        if res["significant"]:
             decisions[name] = {
                 "status": "significant",
                 "look": look,
@@ -476,35 +480,32 @@ def _record_look(record: dict[str, Any], rounds: Rounds, look: int, result: dict
                     f"Holm-adjusted p = {_g(res['p_adjusted'])} < {result['level']:.3g}"
                 ),
             }
-        elif decisions.get(name, {}).get("status") != "significant":
-            status = "futile" if res["futile"] else "undecided"
-            at_budget = _g(res["power_at_budget"], ".2f")
-            why = (
-                f"with all {rounds.max_runs} runs its test would find the largest effect the "
-                f"data allow with power {at_budget} < {rounds.design.power:g}"
-                if res["futile"]
-                else f"power with the whole budget {at_budget}"
+            continue
+        at_budget = _g(res["power_at_budget"], ".2f")
+        p_text = f"Holm-adjusted p = {_g(res['p_adjusted'])} (level {result['level']:.3g})"
+        if last:
+            status, text = "not significant", f"not significant by the last look {look}: {p_text}"
+        elif res["futile"]:
+            status = "futile"
+            text = (
+                f"futile at look {look} ({result['runs']} runs): {p_text}; with all "
+                f"{rounds.max_runs} runs its test would find the largest effect the data allow "
+                f"with power {at_budget} < {rounds.design.power:g}"
             )
-            decisions[name] = {
-                "status": status,
-                "look": look,
-                "text": (
-                    f"{'futile' if res['futile'] else 'not significant'} at look {look} "
-                    f"({result['runs']} runs): Holm-adjusted p = {_g(res['p_adjusted'])} "
-                    f"(level {result['level']:.3g}); {why}"
-                ),
-            }
-    open_params = [n for n, d in decisions.items() if d["status"] == "undecided"]
-    if not open_params:
-        result["continue"] = False
+        else:
+            status = "undecided"
+            text = f"open at look {look}: {p_text}; power with the whole budget {at_budget}"
+        decisions[name] = {"status": status, "look": look, "text": text}
+    statuses = {d["status"] for d in decisions.values()}
+    result["continue"] = not last and "undecided" in statuses
+    if statuses == {"significant"}:
+        _stop(record, look, rounds, "decided", "every parameter is significant", result)
+    elif not result["continue"] and not last:
         reason = "every parameter is decided (significant, or futile within the budget)"
         _stop(record, look, rounds, "decided", reason, result)
-    elif look == rounds.looks:
-        result["continue"] = False
+    elif last:
         reason = f"the last planned look ({rounds.max_runs} runs, the budget)"
         _stop(record, look, rounds, "last-look", reason, result)
-    else:
-        result["continue"] = True
     record["looks"].append(result)
 
 

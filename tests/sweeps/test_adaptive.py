@@ -1,0 +1,199 @@
+"""sweep --adaptive: bad input, a real adaptive sweep of tiny runs, resume mid-round, analyze."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from lightning_app.commands import main
+from tests.conftest import InProcess
+from tests.sweeps.conftest import run_sweep, start_sweep, sweep_file
+from tests.sweeps.test_sweep_command import one_error_line
+
+HIDDEN = {"model.hidden_size": {"values": [4, 16]}}
+
+
+def adaptive_file(folder: Path, seeds: list[int], name: str = "adapt", **params) -> Path:
+    parameters = {**HIDDEN, "seed_everything": {"values": seeds}, **params}
+    return sweep_file(folder, parameters, name=name)
+
+
+def record(folder: Path) -> dict:
+    return json.loads((folder / "adaptive.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("parameters", "args", "message"),
+    [
+        (
+            {**HIDDEN, "seed_everything": {"value": 0}},
+            ["--adaptive"],
+            "no seed key to vary (seed_everything has one value)",
+        ),
+        (HIDDEN, ["--adaptive"], "no seed key to vary;"),
+        (
+            {"seed_everything": {"values": [0, 1, 2]}},
+            ["--adaptive"],
+            "only the seed varies; there is no hyperparameter to test",
+        ),
+        (
+            {**HIDDEN, "seed_everything": {"values": [0, 1, 2, 3]}},
+            ["--adaptive", "--max-runs", "3"],
+            "--max-runs 3 is smaller than one round: 2 configurations x 2 seed(s) = 4 runs",
+        ),
+        (
+            {**HIDDEN, "seed_everything": {"values": [0, 1, 2, 3]}},
+            ["--adaptive", "--count", "2"],
+            "--count and --adaptive contradict each other",
+        ),
+        (
+            {**HIDDEN, "seed_everything": {"values": [0, 1, 2, 3]}},
+            ["--max-runs", "8"],
+            "--max-runs applies only with --adaptive",
+        ),
+        (
+            {**HIDDEN, "seed_everything": {"values": [0, 1, 2, 3]}},
+            ["--adaptive", "--seeds-per-round", "5"],
+            "lists only 4 values of seed_everything",
+        ),
+        (
+            {**HIDDEN, "seed_everything": {"values": [0, 1]}},
+            ["--adaptive", "--alpha", "1.5"],
+            "--alpha must be between 0 and 1",
+        ),
+        (
+            {
+                **HIDDEN,
+                "model.init_seed": {"values": [0, 1]},
+                "data.shuffle_seed": {"values": [0, 1]},
+            },
+            ["--adaptive"],
+            "several seed keys vary (data.shuffle_seed, model.init_seed)",
+        ),
+    ],
+)
+def test_bad_adaptive_input_is_one_line_and_exit_2_before_any_run(
+    sweep_cli: InProcess, tmp_path: Path, parameters, args, message
+) -> None:
+    path = sweep_file(tmp_path, parameters, name="bad")
+    line = one_error_line(sweep_cli(str(path), *args))
+    assert message in line
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_a_random_sweep_cannot_be_adaptive(sweep_cli: InProcess, tmp_path: Path) -> None:
+    path = sweep_file(
+        tmp_path,
+        {**HIDDEN, "seed_everything": {"values": [0, 1, 2]}},
+        name="bad",
+        method="random",
+        run_cap=4,
+    )
+    assert "adaptive replicates needs method grid" in one_error_line(
+        sweep_cli(str(path), "--adaptive")
+    )
+
+
+def test_dry_run_shows_the_rounds_and_the_look_levels(sweep_cli: InProcess, tmp_path: Path) -> None:
+    path = adaptive_file(tmp_path, [0, 1, 2, 3])
+    result = sweep_cli(str(path), "--adaptive", "--dry-run", "--max-runs", "7")
+    assert result.returncode == 0, result.stderr
+    assert "seeds of seed_everything 0,1,2 in 2 round(s) of 2; at most 6 runs" in result.stdout
+    assert "look levels (obrien-fleming spending of alpha 0.05): 0.0164, 0.0336" in result.stdout
+
+
+def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
+    tmp_path: Path, sweep_cli: InProcess
+) -> None:
+    """Four tiny real runs (2 configurations x 2 seeds), one look, then reruns."""
+    path = adaptive_file(tmp_path, [0, 1])
+    folder = tmp_path / "sweeps" / "adapt"
+    result = run_sweep([str(path), "--adaptive", "--workers", "2"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = record(folder)
+    assert data["design"]["looks"] == 1 and data["design"]["levels"] == [0.05]
+    [look] = data["looks"]
+    assert look["runs"] == 4 and look["seeds"] == 2 and look["epoch"] == 0
+    hidden = look["params"]["model.hidden_size"]
+    assert hidden["df_num"] == 1 and hidden["df_denom"] == 2
+    assert hidden["significant"] == (hidden["p_adjusted"] < 0.05)
+    assert data["stopped"]["look"] == 1 and data["stopped"]["runs"] == 4
+    status = data["decisions"]["model.hidden_size"]["status"]
+    assert status == ("significant" if hidden["significant"] else "not significant")
+    assert "adaptive: stopped after look 1 with 4 of 4 runs" in result.stdout
+
+    again = sweep_cli(str(path), "--adaptive", "--workers", "2")  # in-process: nothing to run
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "start " not in again.stdout and "stopped after look 1" in again.stdout
+    assert record(folder) == data  # nothing run, nothing re-decided
+
+    fixed = sweep_cli(str(path))
+    assert "holds an adaptive sweep; rerun it with --adaptive" in one_error_line(fixed)
+
+
+@pytest.mark.slow
+def test_kill_mid_round_then_rerun_continues_and_analyze_reports_the_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rounds of 2 seeds; the runner is killed (SIGKILL) during round 2 and rerun."""
+    path = adaptive_file(tmp_path, [0, 1, 2, 3])
+    folder = tmp_path / "sweeps" / "adapt"
+    args = [str(path), "--adaptive", "--workers", "2", "--power", "0.999"]
+    runner = start_sweep(args, tmp_path)
+    deadline = time.monotonic() + 400
+    killed = False
+    while time.monotonic() < deadline and runner.poll() is None:
+        state_path = folder / "state.json"
+        if (folder / "adaptive.json").exists() and state_path.exists():
+            looks = record(folder)["looks"]
+            runs = json.loads(state_path.read_text())["runs"]
+            if looks and any(r["status"] == "running" for r in runs.values()):
+                runner.send_signal(signal.SIGKILL)
+                killed = True
+                break
+        time.sleep(0.1)
+    runner.wait()
+    assert killed, "the sweep ended before round 2 started (look 1 decided everything?)"
+    first = record(folder)
+    assert len(first["looks"]) == 1 and first["looks"][0]["continue"] and not first["stopped"]
+
+    result = run_sweep(args, tmp_path, timeout=400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "interrupted run(s) start again from scratch" in result.stdout
+    data = record(folder)
+    assert data["looks"][0] == first["looks"][0]  # look 1 was not made again
+    assert [look["runs"] for look in data["looks"]] == [4, 8]
+    assert data["stopped"]["look"] == 2
+
+    noise = sweep_file(tmp_path, {"seed_everything": {"values": [5, 6, 7]}}, name="noise")
+    assert run_sweep([str(noise), "--workers", "2"], tmp_path).returncode == 0
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "report"
+    try:
+        main(
+            [
+                "analyze",
+                "--source",
+                "sweeps/",
+                "--noise",
+                "noise",
+                "--signal",
+                "adapt",
+                "--out",
+                str(out),
+                "--analyses",
+                "signal-effects",
+                "--permutations",
+                "50",
+            ]
+        )
+    except SystemExit as exit_info:
+        assert not exit_info.code, capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    assert report["adaptive"]["stopped"]["look"] == 2
+    assert "## Adaptive replicates: how the signal sweep stopped" in (out / "report.md").read_text()
+    assert "adaptive replicates" in capsys.readouterr().out
