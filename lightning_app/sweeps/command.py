@@ -64,6 +64,14 @@ devices; --runs-per-gpu K runs share a GPU) through CUDA_VISIBLE_DEVICES, so GPU
 at once; a run with trainer.devices: N (DDP) gets N whole GPUs, a run with trainer.accelerator:
 cpu none. --workers caps the runs at once. Without CUDA devices nothing changes (--workers N).
 
+Adaptive replicates (--adaptive): the file's seed key lists the most seeds a configuration gets;
+the runner adds them in rounds of --seeds-per-round, tests every parameter after each round
+(signal-effects' F test at the round's share of alpha: group-sequential alpha spending) and
+stops when every parameter is significant or futile, or --max-runs / --max-hours is spent.
+Rounds and decisions are kept in SWEEP_DIR/adaptive.json; analyze reports how it stopped.
+
+  python -m lightning_app sweep configs/sweeps/cpu/adaptive.yaml --adaptive --seeds-per-round 1
+
 The same file works with W&B's server on many machines: `wandb sweep FILE`, then
 `wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine. Exit status: 0 when every run is done,
 1 if a run failed after its retries, 2 for a mistake in the input, 130 when stopped.

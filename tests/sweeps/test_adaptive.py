@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 from lightning_app.commands import main
+from lightning_app.sweeps import adaptive
+from lightning_app.sweeps.layout import SweepFolder
+from lightning_app.sweeps.plan import PlannedRun
+from lightning_app.sweeps.spec import load_sweep
 from tests.conftest import InProcess
 from tests.sweeps.conftest import run_sweep, start_sweep, sweep_file
 from tests.sweeps.test_sweep_command import one_error_line
@@ -139,35 +143,49 @@ def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
 def test_kill_mid_round_then_rerun_continues_and_analyze_reports_the_stop(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two rounds of 2 seeds; the runner is killed (SIGKILL) during round 2 and rerun."""
+    """Rounds of 2 seeds (2 looks at most); the runner is killed (SIGKILL) mid-round and rerun."""
     path = adaptive_file(tmp_path, [0, 1, 2, 3])
     folder = tmp_path / "sweeps" / "adapt"
-    args = [str(path), "--adaptive", "--workers", "2", "--power", "0.999"]
+    args = [str(path), "--adaptive", "--workers", "2"]
     runner = start_sweep(args, tmp_path)
     deadline = time.monotonic() + 400
     killed = False
     while time.monotonic() < deadline and runner.poll() is None:
         state_path = folder / "state.json"
-        if (folder / "adaptive.json").exists() and state_path.exists():
-            looks = record(folder)["looks"]
+        if state_path.exists():
             runs = json.loads(state_path.read_text())["runs"]
-            if looks and any(r["status"] == "running" for r in runs.values()):
+            statuses = [r["status"] for r in runs.values()]
+            if "done" in statuses and "running" in statuses:
                 runner.send_signal(signal.SIGKILL)
                 killed = True
                 break
-        time.sleep(0.1)
+        time.sleep(0.05)
     runner.wait()
-    assert killed, "the sweep ended before round 2 started (look 1 decided everything?)"
-    first = record(folder)
-    assert len(first["looks"]) == 1 and first["looks"][0]["continue"] and not first["stopped"]
+    assert killed, "no run was mid-flight while another was done"
+    before = record(folder)
+    assert before["looks"] == [] and not before["stopped"]
 
     result = run_sweep(args, tmp_path, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "interrupted run(s) start again from scratch" in result.stdout
     data = record(folder)
-    assert data["looks"][0] == first["looks"][0]  # look 1 was not made again
-    assert [look["runs"] for look in data["looks"]] == [4, 8]
-    assert data["stopped"]["look"] == 2
+    assert data["design"] == before["design"]
+    assert [look["runs"] for look in data["looks"]] == [
+        4 * (i + 1) for i in range(len(data["looks"]))
+    ]
+    assert data["stopped"]["look"] == len(data["looks"])
+    assert all(look["continue"] for look in data["looks"][:-1])
+
+    # A look made again from the same runs gives the same numbers: resuming never re-decides.
+    spec = load_sweep(str(path))
+    sweep_folder = SweepFolder(folder)
+    options = adaptive.AdaptiveOptions()
+    planned = [
+        PlannedRun(i, r["key"], r["params"]) for i, r in enumerate(sweep_folder.load_plan()["runs"])
+    ]
+    rounds = adaptive.plan_rounds(spec, planned, options)
+    again = adaptive.make_look(sweep_folder, spec, rounds, options, 1)
+    assert again["params"] == data["looks"][0]["params"]
 
     noise = sweep_file(tmp_path, {"seed_everything": {"values": [5, 6, 7]}}, name="noise")
     assert run_sweep([str(noise), "--workers", "2"], tmp_path).returncode == 0
@@ -194,6 +212,6 @@ def test_kill_mid_round_then_rerun_continues_and_analyze_reports_the_stop(
     except SystemExit as exit_info:
         assert not exit_info.code, capsys.readouterr()
     report = json.loads((out / "report.json").read_text())
-    assert report["adaptive"]["stopped"]["look"] == 2
+    assert report["adaptive"]["stopped"] == data["stopped"]
     assert "## Adaptive replicates: how the signal sweep stopped" in (out / "report.md").read_text()
     assert "adaptive replicates" in capsys.readouterr().out
