@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from lightning_app.commands import main
 from lightning_app.sweeps import adaptive
 from lightning_app.sweeps.layout import SweepFolder
-from lightning_app.sweeps.plan import PlannedRun
+from lightning_app.sweeps.plan import PlannedRun, plan_runs
+from lightning_app.sweeps.runner import Summary
 from lightning_app.sweeps.spec import load_sweep
+from lightning_app.sweeps.state import Attempt, StateStore
 from tests.conftest import InProcess
 from tests.sweeps.conftest import run_sweep, start_sweep, sweep_file
 from tests.sweeps.test_sweep_command import one_error_line
@@ -215,3 +218,56 @@ def test_kill_mid_round_then_rerun_continues_and_analyze_reports_the_stop(
     assert report["adaptive"]["stopped"] == data["stopped"]
     assert "## Adaptive replicates: how the signal sweep stopped" in (out / "report.md").read_text()
     assert "adaptive replicates" in capsys.readouterr().out
+
+
+def test_max_hours_stops_before_a_round_that_would_end_past_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget check between rounds, with the runner and the look stubbed (no training)."""
+    path = adaptive_file(tmp_path, [0, 1, 2, 3])
+    spec = load_sweep(str(path))
+    runs = plan_runs(spec)
+    options = adaptive.AdaptiveOptions(max_hours=0.02)  # 72 s
+    rounds = adaptive.plan_rounds(spec, runs, options)
+    folder = SweepFolder(tmp_path / "sweeps" / "adapt")
+    folder.create(spec, runs, {"count": None})
+    started: list[int] = []
+
+    def run_round(todo: list[PlannedRun]) -> Summary:
+        store = StateStore(folder.root)
+        for run in todo:
+            if store.status(run.key) != "done":
+                record = store.get(run.key)
+                record.status = "done"
+                record.attempts = [Attempt(1, started=0.0, ended=30.0, outcome="done")]
+        store.save()
+        started.append(len(todo))
+        return Summary(done=len(todo), elapsed_s=30.0)
+
+    def look(folder, spec, rounds, options, number):  # an open parameter at every look
+        res = {
+            "df_num": 1,
+            "df_denom": 2,
+            "f_statistic": 1.0,
+            "p_value": 0.3,
+            "p_adjusted": 0.3,
+            "significant": False,
+            "futile": False,
+            "power_at_budget": 0.9,
+        }
+        return {
+            "look": number,
+            "runs": 4 * number,
+            "level": 0.01,
+            "epoch": 0,
+            "params": {"model.hidden_size": res},
+        }
+
+    monkeypatch.setattr(adaptive, "make_look", look)
+    console = Console(record=True)
+    adaptive.run_adaptive(console, folder, spec, rounds, options, run_round, lambda s, n: None, 2)
+    data = record(folder.root)
+    assert started == [4]  # round 2 would take 2 x 30 s more: 90 s > 72 s
+    assert data["stopped"]["code"] == "max-hours" and data["stopped"]["look"] == 1
+    assert data["decisions"]["model.hidden_size"]["status"] == "not significant"
+    assert "--max-hours: 0.01 h run so far" in console.export_text()
