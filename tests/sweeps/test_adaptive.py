@@ -119,7 +119,9 @@ def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
     """Four tiny real runs (2 configurations x 2 seeds), one look, then reruns."""
     path = adaptive_file(tmp_path, [0, 1])
     folder = tmp_path / "sweeps" / "adapt"
-    result = run_sweep([str(path), "--adaptive", "--workers", "2"], tmp_path)
+    # train/loss: the tiny runs' test accuracy is often exactly 0 (too few batches to learn)
+    args = ["--adaptive", "--workers", "2", "--metric", "train/loss"]
+    result = run_sweep([str(path), *args], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     data = record(folder)
     assert data["design"]["looks"] == 1 and data["design"]["levels"] == [0.05]
@@ -133,7 +135,7 @@ def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
     assert status == ("significant" if hidden["significant"] else "not significant")
     assert "adaptive: stopped after look 1 with 4 of 4 runs" in result.stdout
 
-    again = sweep_cli(str(path), "--adaptive", "--workers", "2")  # in-process: nothing to run
+    again = sweep_cli(str(path), *args)  # in-process: nothing to run
     assert again.returncode == 0, again.stdout + again.stderr
     assert "start " not in again.stdout and "stopped after look 1" in again.stdout
     assert record(folder) == data  # nothing run, nothing re-decided
@@ -149,7 +151,7 @@ def test_kill_mid_round_then_rerun_continues_and_analyze_reports_the_stop(
     """Rounds of 2 seeds (2 looks at most); the runner is killed (SIGKILL) mid-round and rerun."""
     path = adaptive_file(tmp_path, [0, 1, 2, 3])
     folder = tmp_path / "sweeps" / "adapt"
-    args = [str(path), "--adaptive", "--workers", "2"]
+    args = [str(path), "--adaptive", "--workers", "2", "--metric", "train/loss"]
     runner = start_sweep(args, tmp_path)
     deadline = time.monotonic() + 400
     killed = False
@@ -182,7 +184,7 @@ def test_kill_mid_round_then_rerun_continues_and_analyze_reports_the_stop(
     # A look made again from the same runs gives the same numbers: resuming never re-decides.
     spec = load_sweep(str(path))
     sweep_folder = SweepFolder(folder)
-    options = adaptive.AdaptiveOptions()
+    options = adaptive.AdaptiveOptions(metric="train/loss")
     planned = [
         PlannedRun(i, r["key"], r["params"]) for i, r in enumerate(sweep_folder.load_plan()["runs"])
     ]
@@ -210,6 +212,8 @@ def test_kill_mid_round_then_rerun_continues_and_analyze_reports_the_stop(
                 "signal-effects",
                 "--permutations",
                 "50",
+                "--metric",
+                "train/loss",
             ]
         )
     except SystemExit as exit_info:
