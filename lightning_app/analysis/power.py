@@ -63,8 +63,12 @@ class Rule:
         return np.where(resid >= 0, extra + self.noise_df, 0)
 
 
-def f_test_power(f2: float, k: int, runs_per_value: np.ndarray | int, rule: Rule) -> np.ndarray:
+def f_test_power(
+    f2: float | np.ndarray, k: int, runs_per_value: np.ndarray | int, rule: Rule
+) -> np.ndarray:
     """Power of the parameter's F test with ``runs_per_value`` runs for each of its k values.
+
+    ``f2`` may be an array (one power per effect) when ``runs_per_value`` is a single count.
 
     Raises ValueError when scipy returns a non-finite power (its noncentral F loses accuracy for
     huge noncentralities) rather than letting a NaN pass for "not enough runs".

@@ -9,7 +9,7 @@ bullets, tables as pipe tables, figures as PNG links next to it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ class Report:
     source: str = ""
     warnings: Sequence[RunWarning] = ()
     """What the source noticed in runs it kept (truncated files, NaN values)."""
+    adaptive: Mapping[str, Any] | None = None
+    """The signal sweep's adaptive record (``adaptive.json``) when it was an adaptive sweep."""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -64,6 +66,7 @@ class Report:
             "skipped_runs": [{"id": s.id, "reason": s.reason} for s in self.skipped],
             "run_warnings": [{"id": w.id, "message": w.message} for w in self.warnings],
             "analyses": analyses,
+            **({"adaptive": _adaptive_json(self.adaptive)} if self.adaptive is not None else {}),
             "runs": {
                 o.name: {
                     "package": o.package,
@@ -112,6 +115,8 @@ def render_markdown(report: Report) -> str:
     ]
     if c.notes:
         lines += ["## Notes on the data", ""] + [f"- {n}" for n in c.notes] + [""]
+    if report.adaptive is not None:
+        lines += _adaptive_markdown(report.adaptive)
     for o in report.outcomes:
         lines += [f"## {o.name}", "", f"*{_escape(o.description)}*", ""]
         if o.result is None:
@@ -149,6 +154,44 @@ def render_markdown(report: Report) -> str:
         lines += [f"| `{s.id}` | {_escape(s.reason)} |" for s in report.skipped]
         lines.append("")
     return "\n".join(lines)
+
+
+def _adaptive_json(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The adaptive record as report.json keeps it: design, looks, decisions, how it stopped."""
+    keys = ("design", "looks", "decisions", "stopped", "elapsed_s")
+    return {key: record.get(key) for key in keys}
+
+
+def _adaptive_markdown(record: Mapping[str, Any]) -> list[str]:
+    """How the adaptive signal sweep stopped: its decisions and a table of its looks."""
+    from lightning_app.analysis.sequential import summary_lines
+
+    lines = ["## Adaptive replicates: how the signal sweep stopped", ""]
+    lines += [f"- {_escape(line)}" for line in summary_lines(record)]
+    lines.append("")
+    looks = record.get("looks") or []
+    if looks:
+        names = list(looks[0].get("params", {}))
+        lines += [
+            "| look | runs | level | " + " | ".join(f"`{n}` p adj." for n in names) + " | next |",
+            "| ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " | --- |",
+        ]
+        for look in looks:
+            cells = []
+            for name in names:
+                res = look["params"][name]
+                p = res.get("p_adjusted")
+                mark = " (significant)" if res.get("significant") else ""
+                mark = mark or (" (futile)" if res.get("futile") else "")
+                cells.append(("n/a" if p is None else f"{p:.3g}") + mark)
+            then = "round" if look.get("continue") else "stop"
+            lines.append(
+                f"| {look['look']} | {look['runs']} | {look['level']:.3g} | "
+                + " | ".join(cells)
+                + f" | {then} |"
+            )
+        lines.append("")
+    return lines
 
 
 def markdown_table(frame: Any, formats: dict[str, str]) -> list[str]:

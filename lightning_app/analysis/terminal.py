@@ -24,6 +24,13 @@ def print_report(report: Report, console: Console | None = None) -> None:
     )
     for note in c.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    if report.adaptive is not None:
+        from lightning_app.analysis.sequential import summary_lines
+
+        console.print()
+        console.print("[bold cyan]adaptive replicates[/]  [dim]how the signal sweep stopped[/]")
+        for line in summary_lines(report.adaptive):
+            console.print(f"  • {line.replace('`', '')}", highlight=False, soft_wrap=True)
     for outcome in report.outcomes:
         _print_outcome(console, outcome)
 

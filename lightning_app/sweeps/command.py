@@ -15,6 +15,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 from rich.console import Console
 
 from lightning_app.errors import UserError
+from lightning_app.sweeps import adaptive
 from lightning_app.sweeps.commandline import CommandTemplate, check_command, local_command
 from lightning_app.sweeps.gpus import (
     VISIBLE,
@@ -31,6 +32,7 @@ from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
 from lightning_app.sweeps.runner import (
     RunnerOptions,
+    Summary,
     SweepRunner,
     available_cores,
     run_environment,
@@ -69,6 +71,14 @@ GPUs: on a machine with CUDA devices every run gets its own GPU slot (--gpus, de
 devices; --runs-per-gpu K runs share a GPU) through CUDA_VISIBLE_DEVICES, so GPUs x K runs train
 at once; a run with trainer.devices: N (DDP) gets N whole GPUs, a run with trainer.accelerator:
 cpu none. --workers caps the runs at once. Without CUDA devices nothing changes (--workers N).
+
+Adaptive replicates (--adaptive): the file's seed key lists the most seeds a configuration gets;
+the runner adds them in rounds of --seeds-per-round, tests every parameter after each round
+(signal-effects' F test at the round's share of alpha: group-sequential alpha spending) and
+stops when every parameter is significant or futile, or --max-runs / --max-hours is spent.
+Rounds and decisions are kept in SWEEP_DIR/adaptive.json; analyze reports how it stopped.
+
+  python -m lightning_app sweep configs/sweeps/cpu/adaptive.yaml --adaptive --seeds-per-round 1
 
 The same file works with W&B's server on many machines: `wandb sweep FILE`, then
 `wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine. Exit status: 0 when every run is done,
@@ -162,6 +172,7 @@ def build_parser() -> ArgumentParser:
         "wandb.mode, not a --wandb.mode in the sweep file. Default: each run's own rule "
         "($WANDB_MODE, the config file, else online when wandb has credentials, else offline).",
     )
+    adaptive.add_arguments(parser)
     return parser
 
 
@@ -177,9 +188,11 @@ def main(argv: list[str]) -> None:
     if args.retry < 0:
         raise UserError(f"--retry must be 0 or more, got {args.retry}")
     start = start_method(args.cold, args.warm, os.environ)
+    adaptive_options = adaptive.options_from(args)
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
+    adaptive.check_folder(folder, adaptive_options)
     options = _plan_options(spec, args.count, args.seed)
     if folder.exists():
         stored = folder.check_compatible(spec, options)
@@ -189,6 +202,7 @@ def main(argv: list[str]) -> None:
         runs = plan_runs(
             spec, count=options.get("count"), seed=options.get("seed") or 0, yes=args.yes
         )
+    rounds = adaptive.plan_rounds(spec, runs, adaptive_options) if adaptive_options else None
 
     gpus = _gpus(args.gpus, args.runs_per_gpu)
     console = Console(highlight=False, soft_wrap=True)
@@ -198,7 +212,9 @@ def main(argv: list[str]) -> None:
         launcher = WarmLauncher(early, note=lambda line: console.print(line))
         launcher.begin()
     with contextlib.closing(launcher):
-        _check_and_run(args, spec, template, folder, runs, options, start, gpus, console, launcher)
+        _check_and_run(
+            args, spec, template, folder, runs, options, start, gpus, console, launcher, rounds
+        )
 
 
 def _check_and_run(
@@ -212,6 +228,7 @@ def _check_and_run(
     gpus: list[str],
     console: Console,
     launcher: Launcher,
+    rounds: adaptive.Rounds | None,
 ) -> None:
     """Parse every run with the training CLI, then dry-run or run them with ``launcher``."""
     runs_per_gpu = args.runs_per_gpu or 1
@@ -266,6 +283,9 @@ def _check_and_run(
         )
     if spec.raw.get("early_terminate") or spec.raw.get("metric"):
         console.print("note: metric and early_terminate are for W&B's server; ignored here")
+    if rounds is not None and args.dry_run:
+        for line in adaptive.describe(rounds):
+            console.print(line)
     if args.dry_run:
         visible = _dry_run_devices(runs, needs, gpus, runs_per_gpu, workers)
         _print_dry_run(console, folder, runs, command, threads, mode, visible)
@@ -281,7 +301,7 @@ def _check_and_run(
     with contextlib.closing(launcher):
         _run(
             console, folder, spec, runs, command, options, args, threads, workers, gpus, needs,
-            launcher,
+            launcher, rounds,
         )  # fmt: skip
 
 
@@ -383,6 +403,7 @@ def _run(
     gpus: list[str],
     needs: dict[str, int],
     launcher: Launcher,
+    rounds: adaptive.Rounds | None = None,
 ) -> None:
     folder.root.mkdir(parents=True, exist_ok=True)
     with sweep_lock(folder.root):
@@ -391,34 +412,57 @@ def _run(
         else:  # another runner may have started it between our check and the lock
             folder.check_compatible(spec, options)
         progress = SweepProgress(console, spec.name)
-        runner = SweepRunner(
-            folder,
-            runs,
-            command,
-            RunnerOptions(
-                workers=workers,
-                threads=threads,
-                retry=args.retry,
-                wandb_mode=args.wandb_mode,
-                gpus=tuple(gpus) if gpus else None,
-                runs_per_gpu=args.runs_per_gpu or 1,
-            ),
-            progress,
-            gpu_needs=needs,
-            launcher=launcher,
-        )
-        recovered = runner.recover()
-        done = sum(runner.store.status(r.key) == "done" for r in runs)
-        if done or recovered:
-            console.print(
-                f"resuming: {done} of {len(runs)} runs done; "
-                f"{len(recovered)} interrupted run(s) start again from scratch"
+
+        def run_runs(todo: list[PlannedRun]) -> Summary:
+            runner = SweepRunner(
+                folder,
+                todo,
+                command,
+                RunnerOptions(
+                    workers=workers,
+                    threads=threads,
+                    retry=args.retry,
+                    wandb_mode=args.wandb_mode,
+                    gpus=tuple(gpus) if gpus else None,
+                    runs_per_gpu=args.runs_per_gpu or 1,
+                ),
+                progress,
+                gpu_needs=needs,
+                launcher=launcher,
             )
-        summary = runner.run()
+            recovered = runner.recover()
+            done = sum(runner.store.status(r.key) == "done" for r in todo)
+            if done or recovered:
+                console.print(
+                    f"resuming: {done} of {len(todo)} runs done; "
+                    f"{len(recovered)} interrupted run(s) start again from scratch"
+                )
+            return runner.run()
+
+        if rounds is not None:
+            adaptive.run_adaptive(
+                console,
+                folder,
+                spec,
+                rounds,
+                adaptive.options_from(args) or adaptive.AdaptiveOptions(),
+                run_runs,
+                lambda summary, total: _finish(console, spec, folder, summary, total),
+                workers,
+            )
+            return
+        summary = run_runs(runs)
+    _finish(console, spec, folder, summary, len(runs))
+
+
+def _finish(
+    console: Console, spec: SweepSpec, folder: SweepFolder, summary: Summary, total: int
+) -> None:
+    """The sweep's (or a round's) summary line; exit 130 when stopped, 1 when a run failed."""
     durations = summary.durations
     mean = f", mean run {sum(durations) / len(durations):.1f} s" if durations else ""
     console.print(
-        f"sweep {spec.name}: {summary.done} of {len(runs)} done, {len(summary.failed)} failed"
+        f"sweep {spec.name}: {summary.done} of {total} done, {len(summary.failed)} failed"
         f"{', stopped' if summary.stopped else ''} in {format_duration(summary.elapsed_s)}"
         f" ({summary.ran} started{mean}); runs in {folder.root}"
     )
