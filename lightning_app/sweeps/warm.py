@@ -43,8 +43,10 @@ from typing import IO, Any
 from lightning_app.sweeps.launch import ProcessLauncher, RunProcess, die_with_parent, signal_group
 
 PACKAGE = "lightning_app"
-PRELOAD = ("torch", "lightning.pytorch", "lightning_app.cli", "wandb")
-"""Modules the parent imports once: every run of the training CLI imports them."""
+PRELOAD = ("torch", "lightning.pytorch", "lightning_app.cli", "wandb", "wandb.sdk.launch")
+"""Modules the parent imports once: every run of the training CLI imports them. ``wandb.init``
+imports ``wandb.sdk.launch`` (and through it the public API's pydantic models) in every run to
+look for launch job inputs: 3-7 s here, more than the import of wandb itself."""
 READY_TIMEOUT_S = 300.0
 REPLY_TIMEOUT_S = 30.0
 
