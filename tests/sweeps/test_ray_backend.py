@@ -201,6 +201,38 @@ def test_a_run_on_a_node_that_dies_is_started_again(ray_cluster: Any, tmp_path: 
     assert len(load_runs(folder, progress=False).meta) == 3
 
 
+@pytest.mark.slow
+def test_the_private_instance_runs_on_loopback_and_ctrl_c_stops_its_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CLUSTER_VAR, "0")  # as in CI: the runner's Ray must stay on loopback
+    path = sweep_file(
+        tmp_path,
+        {"seed_everything": {"values": [11, 12, 13]}},
+        name="private",
+        extra=["--trainer.max_epochs=3", "--trainer.limit_train_batches=25"],
+    )
+    folder = tmp_path / "sweeps" / "private"
+    runner = start_sweep([str(path), "--backend", "ray", "--workers", "2"], tmp_path)
+    try:
+        wait_for(
+            lambda: any(node_of(folder / k / "run.log") for k in state(folder)),
+            240,
+            "a run started by the private instance",
+        )
+        runs = state(folder)
+    finally:
+        runner.send_signal(signal.SIGINT)
+    output, _ = runner.communicate(timeout=120)
+    assert runner.returncode == 130, output
+    assert "a private Ray instance on 127.0.0.1 (1 node(s)" in output
+    after = state(folder)
+    assert after and all(r["status"] == "pending" for r in after.values())
+    assert all(r["attempts"][-1]["outcome"] == "interrupted" for r in after.values())
+    tags = [f"{folder.resolve()}/{key}#1" for key in runs]
+    wait_for(lambda: not any(tagged_processes(t) for t in tags), 30, "the stopped runs to end")
+
+
 # -- the launcher on its own ----------------------------------------------------------------------
 def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
     ray_cluster: Any, tmp_path: Path
