@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from lightning_app.runs.sources import load_runs
-from lightning_app.sweeps.ray_backend import CLUSTER_VAR, NODE_LINE
+from lightning_app.sweeps.ray_backend import CLUSTER_VAR
+from lightning_app.sweeps.ray_task import NODE_LINE
 from lightning_app.sweeps.runner import ATTEMPT_TAG, tagged_processes
 from tests.sweeps.conftest import InProcess, run_sweep, start_sweep, sweep_file
 
@@ -239,13 +240,8 @@ def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
 ) -> None:
     import ray
 
-    from lightning_app.sweeps.ray_backend import (
-        Cluster,
-        Node,
-        RayLauncher,
-        Request,
-        check_shared_folder,
-    )
+    from lightning_app.sweeps.ray_backend import Cluster, Node, Request, check_shared_folder
+    from lightning_app.sweeps.ray_task import RayLauncher
 
     ray.init(address=ray_cluster.address, log_to_driver=False, logging_level="ERROR")
     try:
