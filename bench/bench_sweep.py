@@ -155,7 +155,7 @@ def compare_ray(args: argparse.Namespace) -> None:
         path = sweep_file(Path(tmp), args.runs, args.hidden, args.batches, args.epochs)
         for i in range(args.repeat):
             for n, (side, flags) in enumerate(SIDES.items()):
-                result = run(path, 2, Path(tmp) / f"side{n}-{i}", flags)
+                result = run(path, 2, Path(tmp) / f"side{n}-{i}", flags=flags)
                 trials[side].append(result)
                 loads.append(os.getloadavg()[0])
                 print(f"{side}, try {i + 1}: runs {result['runs']:.1f} s, "
