@@ -30,6 +30,7 @@ from lightning_app.sweeps.launch import Launcher, ProcessLauncher
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
+from lightning_app.sweeps.ray_backend import RaySweep, check_flags
 from lightning_app.sweeps.runner import (
     RunnerOptions,
     Summary,
@@ -80,9 +81,14 @@ Rounds and decisions are kept in SWEEP_DIR/adaptive.json; analyze reports how it
 
   python -m lightning_app sweep configs/sweeps/cpu/adaptive.yaml --adaptive --seeds-per-round 1
 
-The same file works with W&B's server on many machines: `wandb sweep FILE`, then
-`wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine. Exit status: 0 when every run is done,
-1 if a run failed after its retries, 2 for a mistake in the input, 130 when stopped.
+Many machines: --backend ray runs each run as a Ray task (CPU = --threads, default 1; GPU =
+1/--runs-per-gpu or trainer.devices) on a private Ray instance on this machine, or with --address
+on an existing cluster, whose nodes must see the sweep folder at the same path (a shared
+filesystem; checked before any run starts). A run lost with its node starts again. Or, with
+W&B's server: `wandb sweep FILE`, then `wandb agent ENTITY/PROJECT/SWEEP_ID` on each machine.
+
+Exit status: 0 when every run is done, 1 if a run failed after its retries, 2 for a mistake in
+the input, 130 when stopped.
 """
 
 
@@ -165,6 +171,22 @@ def build_parser() -> ArgumentParser:
         "starting runs cold.",
     )
     parser.add_argument(
+        "--backend",
+        type=Literal["local", "ray"],
+        default="local",
+        help="Where runs execute: local (processes on this machine) or ray (a Ray task each, on "
+        'whichever node Ray picks; pip install -e ".[ray]"). With ray, --threads is each run\'s '
+        "CPU request (default 1) and --workers defaults to as many runs as the cluster holds.",
+    )
+    parser.add_argument(
+        "--address",
+        type=str | None,
+        default=None,
+        help="With --backend ray: the Ray cluster to join, HOST:PORT (what `ray start --head` "
+        "prints) or auto (the cluster this machine belongs to); run the command on one of its "
+        "nodes. Default: a private Ray instance on 127.0.0.1, stopped when the command ends.",
+    )
+    parser.add_argument(
         "--wandb-mode",
         type=Literal["offline", "online", "disabled"] | None,
         default=None,
@@ -187,7 +209,8 @@ def main(argv: list[str]) -> None:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
     if args.retry < 0:
         raise UserError(f"--retry must be 0 or more, got {args.retry}")
-    start = start_method(args.cold, args.warm, os.environ)
+    check_flags(args.address, args.gpus, args.warm, args.backend)
+    start = "cold" if args.backend == "ray" else start_method(args.cold, args.warm, os.environ)
     adaptive_options = adaptive.options_from(args)
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
@@ -204,7 +227,7 @@ def main(argv: list[str]) -> None:
         )
     rounds = adaptive.plan_rounds(spec, runs, adaptive_options) if adaptive_options else None
 
-    gpus = _gpus(args.gpus, args.runs_per_gpu)
+    gpus = _gpus(args.gpus, args.runs_per_gpu) if args.backend == "local" else []
     console = Console(highlight=False, soft_wrap=True)
     launcher: Launcher = ProcessLauncher()
     if start == "warm" and not args.dry_run and not gpus:  # preload while the runs are checked
@@ -249,21 +272,37 @@ def _check_and_run(
         str(spec.path),
     )
     needs: dict[str, int] = {}
-    if gpus:
+    if gpus or args.backend == "ray":
         needs = run_needs(template, runs, runner_args(runs[0]), str(spec.path))
+    if gpus:
         check_needs(needs, gpus, str(spec.path))
-    workers = concurrent_runs(args.workers, len(gpus), runs_per_gpu, needs)
-    threads = threads_per_run(workers, args.threads)
+    ray = None
+    if args.backend == "ray":
+        ray = RaySweep.open(
+            address=args.address,
+            needs=needs,
+            threads=args.threads,
+            runs_per_gpu=args.runs_per_gpu,
+            workers=args.workers,
+            folder=folder.root,
+            where=str(spec.path),
+            dry_run=args.dry_run,
+        )
+        workers, threads = ray.workers, ray.threads
+    else:
+        workers = concurrent_runs(args.workers, len(gpus), runs_per_gpu, needs)
+        threads = threads_per_run(workers, args.threads)
     env = run_environment(threads, args.wandb_mode)
     subcommand = first.get("subcommand") or "fit"
     flags = [a for a in command(runs[0]) if a.startswith("--wandb.mode")]
     configured = first[subcommand]["wandb"]["mode"]
     mode = resolve_mode(flag=configured if flags else None, config=configured, env=env)
     cores = available_cores()
+    where = ray.describe() if ray is not None else f"on {cores} core(s)"
     slots = f"{len(gpus)} GPU(s) ({','.join(gpus)}) x {runs_per_gpu} run(s) each, " if gpus else ""
     console.print(
         f"sweep {spec.name}: {spec.method}, {len(runs)} runs, folder {folder.root}; "
-        f"{slots}{workers} worker(s) x {threads} thread(s) on {cores} core(s); W&B {mode}; "
+        f"{slots}{workers} worker(s) x {threads} thread(s) {where}; W&B {mode}; "
         f"{start} start"
     )
     if gpus and args.workers is not None and args.workers < len(gpus) * runs_per_gpu:
@@ -276,7 +315,7 @@ def _check_and_run(
             f"note: at most {workers} GPU run(s) at once ({len(gpus)} GPU(s) x {runs_per_gpu}); "
             "--runs-per-gpu puts more runs on each GPU"
         )
-    if workers * threads > cores:
+    if ray is None and workers * threads > cores:
         console.print(
             f"warning: {workers} workers x {threads} threads exceed {cores} cores; "
             "runs will compete for the CPU"
@@ -290,6 +329,8 @@ def _check_and_run(
         visible = _dry_run_devices(runs, needs, gpus, runs_per_gpu, workers)
         _print_dry_run(console, folder, runs, command, threads, mode, visible)
         return
+    if ray is not None:
+        launcher = ray.launcher()  # nothing was preloaded: start is cold with Ray
     if start == "warm" and not isinstance(launcher, WarmLauncher):  # GPUs: threads known now
         launcher = WarmLauncher(env, note=lambda line: console.print(line))
     if args.warm and isinstance(launcher, WarmLauncher):
@@ -468,6 +509,8 @@ def _finish(
     )
     for key in summary.failed:
         console.print(f"failed: {key}: see {folder.log_path(key)}")
+    for key in summary.lost:
+        console.print(f"lost: {key}: its Ray node or worker died mid-run; it was started again")
     if summary.stopped:
         console.print(
             f"stopped: {summary.interrupted} run(s) were interrupted; run the same command "

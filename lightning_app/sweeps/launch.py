@@ -27,8 +27,9 @@ class RunProcess(Protocol):
     """A started run as the runner sees it; a ``subprocess.Popen`` is one."""
 
     @property
-    def pid(self) -> int:
-        """The run's process id, also its process group and session id."""
+    def pid(self) -> int | None:
+        """The run's process id, also its process group and session id; None when the process
+        is not on this machine (a Ray task's run lives on some node)."""
         ...
 
     @property
@@ -43,6 +44,17 @@ class RunProcess(Protocol):
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the run to end; ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
         ...
+
+
+def lost_reason(proc: RunProcess) -> str | None:
+    """Why a run ended with its machine rather than by itself (a ``lost`` attribute that
+    launchers on other machines may set; e.g. its Ray node died), else None.
+
+    The runner starts a lost run again, like one interrupted by ``kill -9``, instead of
+    counting it failed.
+    """
+    reason = getattr(proc, "lost", None)
+    return str(reason) if reason else None
 
 
 class Launcher(Protocol):
@@ -90,6 +102,8 @@ class ProcessLauncher:
 
 def signal_group(proc: RunProcess, signum: int) -> None:
     """Send ``signum`` to the run's whole process group (it may have ended already)."""
+    if proc.pid is None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signum)
 

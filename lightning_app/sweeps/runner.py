@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 
 from lightning_app.sweeps.gpus import VISIBLE, Allocation, GpuSlots, describe, schedule
-from lightning_app.sweeps.launch import Launcher, ProcessLauncher, RunProcess
+from lightning_app.sweeps.launch import Launcher, ProcessLauncher, RunProcess, lost_reason
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.progress import SweepProgress
@@ -127,6 +127,8 @@ class Summary:
     """Attempts started by this runner."""
     durations: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
+    lost: list[str] = field(default_factory=list)
+    """Runs whose machine was lost mid-run (a launcher's ``lost``), each started again."""
     stopped: bool = False
 
 
@@ -260,8 +262,8 @@ class SweepRunner:
         with log.open("ab") as out:
             out.write(f"$ {prefix}{shlex.join(argv)}\n".encode())  # as a POSIX shell reads it
         proc = self.launcher.start(argv, env, log)
-        attempt.pid = proc.pid
-        attempt.pid_start = process_start_time(proc.pid)
+        attempt.pid = proc.pid  # None: not a process on this machine
+        attempt.pid_start = process_start_time(proc.pid) if proc.pid is not None else None
         self.store.save()
         self._live[run.key] = _Live(run, proc, attempt, allocation)
         self.progress.event(f"start {run.key} (attempt {number}){where}")
@@ -278,6 +280,15 @@ class SweepRunner:
             attempt.ended = time.time()
             attempt.exit_code = code
             seconds = attempt.ended - attempt.started
+            lost = lost_reason(live.proc)
+            if lost is not None:  # its machine died: like kill -9, start it again
+                attempt.outcome = "interrupted"
+                record.status = "pending"
+                summary.lost.append(key)
+                queue.appendleft(live.run)
+                self.progress.event(f"LOST  {key} after {seconds:.1f} s ({lost}); starts again")
+                self.store.save()
+                continue
             summary.durations.append(seconds)
             if code == 0:
                 attempt.outcome = record.status = "done"
