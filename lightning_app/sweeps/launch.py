@@ -63,6 +63,10 @@ class Launcher(Protocol):
     name: str
     """How runs start, for the sweep's first line (``cold``, ``warm``)."""
 
+    def ready(self) -> bool:
+        """Whether :meth:`start` can start a run now without blocking the runner's loop."""
+        ...
+
     def start(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> RunProcess:
         """Start ``argv`` with exactly ``env``, appending stdout and stderr to ``log``."""
         ...
@@ -80,6 +84,9 @@ class ProcessLauncher:
     """The cold start: each run is ``argv`` executed as a new process (never through a shell)."""
 
     name = "cold"
+
+    def ready(self) -> bool:
+        return True
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> RunProcess:
         with log.open("ab") as out:  # the child keeps its own copy of the descriptor

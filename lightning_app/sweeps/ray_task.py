@@ -185,6 +185,9 @@ class RayLauncher:
         self.cwd = str((cwd or Path.cwd()).resolve())
         self._task = ray.remote(max_retries=0)(run_on_node)
 
+    def ready(self) -> bool:
+        return True  # Ray queues a task the cluster cannot place yet; submitting never blocks
+
     def start(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> RayProcess:
         request = self.requests.get(log.parent.name, Request(1.0))
         overrides, removed = environment_delta(env, os.environ)

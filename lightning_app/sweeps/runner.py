@@ -197,7 +197,8 @@ class SweepRunner:
         self.progress.start(total=len(self.runs), done=summary.done)
         with self._signals_stop_the_loop():
             while (queue or self._live) and self._stop_signal is None:
-                for run, allocation in self._next_starts(queue):
+                starts = self._next_starts(queue) if self.launcher.ready() else []
+                for run, allocation in starts:
                     self._start(run, allocation)
                     summary.ran += 1
                 self._reap(queue, summary)

@@ -119,6 +119,7 @@ class WarmLauncher:
         self._next_id = 0
         self._ready = False
         self._noted = False
+        self._spawned = 0.0
 
     # -- public -------------------------------------------------------------------------------
     def begin(self) -> None:
@@ -135,16 +136,23 @@ class WarmLauncher:
         if self._broken is not None:
             raise WarmStartError(self._broken)
         self.begin()
-        if not self._ready:
-            try:
-                ready = self._reply(lambda m: "ready" in m or "error" in m, READY_TIMEOUT_S)
-            except WarmStartError as err:
-                self._broken = str(err)
-                raise
-            if "error" in ready:
-                self._broken = f"{ready['error']}{self.keep_log()}"
-                raise WarmStartError(self._broken)
-            self._ready = True
+        while not self._await_ready(0.5):
+            pass
+
+    def ready(self) -> bool:
+        """True once a run can start without waiting: the parent is ready, or runs start cold.
+
+        The runner asks before it starts runs, so its loop (Ctrl-C, progress) goes on while the
+        parent imports.
+        """
+        if self._ready or self._broken is not None:
+            return True
+        try:
+            self.begin()
+            return self._await_ready(0.0)
+        except WarmStartError as err:
+            self._give_up(str(err))
+            return True
 
     def start(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> RunProcess:
         args = self.forkable(argv)
@@ -194,6 +202,7 @@ class WarmLauncher:
     def _spawn(self) -> None:
         if not hasattr(os, "fork"):  # pragma: no cover - Windows
             raise WarmStartError("this platform cannot fork")
+        self._spawned = time.monotonic()
         # Closed in close(): it must outlive this call, as the parent's stderr.
         self._output = tempfile.TemporaryFile(prefix="lightning_app-warm-")  # noqa: SIM115
         self._parent = subprocess.Popen(
@@ -225,17 +234,49 @@ class WarmLauncher:
         self._live.add(pid)
         return WarmProcess(self, pid)
 
+    def _await_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the parent's first word: True when it is ready.
+
+        Raises:
+            WarmStartError: it failed, ended, or was not ready ``READY_TIMEOUT_S`` after its
+                start; runs then start cold.
+        """
+        if self._ready:
+            return True
+        try:
+            first = self._take(lambda m: "ready" in m or "error" in m)
+            if first is None and not self.pump(timeout):
+                raise WarmStartError(f"the preloaded parent ended{self.keep_log()}")
+            first = first or self._take(lambda m: "ready" in m or "error" in m)
+            if first is None:
+                if time.monotonic() - self._spawned > READY_TIMEOUT_S:
+                    raise WarmStartError(
+                        f"the preloaded parent was not ready in {READY_TIMEOUT_S:.0f} s"
+                    )
+                return False
+            if "error" in first:
+                raise WarmStartError(f"{first['error']}{self.keep_log()}")
+        except WarmStartError as err:
+            self._broken = self._broken or str(err)
+            raise
+        self._ready = True
+        return True
+
+    def _take(self, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        for position, message in enumerate(self._messages):
+            if wanted(message):
+                return self._messages.pop(position)
+        return None
+
     def _reply(self, wanted: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        while True:
-            for position, message in enumerate(self._messages):
-                if wanted(message):
-                    return self._messages.pop(position)
+        while (message := self._take(wanted)) is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WarmStartError(f"the preloaded parent did not answer in {timeout:.0f} s")
             if not self.pump(min(left, 0.5)):
                 raise WarmStartError(f"the preloaded parent ended{self.keep_log()}")
+        return message
 
     def pump(self, timeout: float) -> bool:
         """Read the parent's messages (waiting up to ``timeout``); False once it has ended."""

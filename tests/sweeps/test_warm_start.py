@@ -69,6 +69,8 @@ def alive(pid: int) -> bool:
 def test_a_warm_run_is_a_fork_with_a_cold_runs_numbers(tmp_path: Path) -> None:
     warm = WarmLauncher(environment())
     try:
+        warm.begin()
+        assert not warm.ready()  # importing: the runner's loop goes on (Ctrl-C, progress)
         forked = start(warm, tmp_path / "warm", "--trainer.max_epochs=2", "--seed_everything=7")
         assert isinstance(forked, WarmProcess)
         zygote = warm._parent
