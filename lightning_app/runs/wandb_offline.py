@@ -79,6 +79,8 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     evaluation: tuple[str, str] | None = None
     """For an evaluation's file: its run id and job type (never merged into a history)."""
+    empty_part_of: str | None = None
+    """For a file with a run record but no history: its run id (a resumed run's killed part)."""
 
 
 def find_run_files(root: Path) -> list[Path]:
@@ -158,6 +160,7 @@ def read_run_file(
     joined = join_epochs(rows, epoch_key=epoch_key)
     if joined.frame.empty or joined.frame.shape[1] == 0:
         result.skipped = _no_history_reason(rows, state, epoch_key)
+        result.empty_part_of = header.id
         return result
 
     damage = problems.describe()
@@ -216,6 +219,14 @@ def combine_same_run(results: Sequence[FileResult], root: Path) -> list[FileResu
                 _skip_as_copy_of(other, best, root)
         if len(kept) > 1:
             _merge_resumed(sorted(kept, key=lambda r: r.start_time), root)
+    # A part without history of a run read from its other parts (killed before wandb wrote an
+    # epoch, then resumed) is not a skipped run: the run is there; say so on the run instead.
+    read = {res.run.id: res for res in results if res.run is not None}
+    for res in results:
+        owner = read.get(res.empty_part_of or "")
+        if owner is not None and res.skipped is not None:
+            owner.warnings.append(f"{_rel(res.path, root)}: a part without history ({res.skipped})")
+            res.skipped = None
     return list(results)
 
 

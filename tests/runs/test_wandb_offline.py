@@ -304,6 +304,32 @@ def test_parts_of_a_resumed_run_are_merged(wandb_runs):
     assert not runs.skipped
 
 
+def test_a_resumed_runs_part_without_history_is_not_a_skipped_run(wandb_runs, wandb_copy):
+    """Killed before wandb wrote an epoch, then resumed: one run, its history from the later
+    part, and the empty part named in a warning rather than listed as a run left out."""
+    from wandb.proto import wandb_internal_pb2
+
+    from lightning_app.runs.wandb_log import LogProblems, frame_payloads, iter_payloads
+
+    root = wandb_copy("resumed_a", "resumed_b")
+    first = root / wandb_runs.file("resumed_a").relative_to(wandb_runs.root)
+    kept = []
+    for payload in iter_payloads(first.read_bytes(), LogProblems()):
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") not in ("history", "exit"):
+            kept.append(bytes(payload))
+    first.write_bytes(frame_payloads(kept))  # the run record and config, no epoch, no exit
+    runs = load_runs(str(root), progress=False, running_grace_s=0)
+    assert runs.ids == ["resumed01"] and not runs.skipped
+    assert list(runs.run("resumed01").history.index) == [2, 3, 4]
+    (warning,) = warnings_of(runs, "resumed01")
+    assert warning.endswith(
+        f": {first.relative_to(root)}: a part without history (no history: the run logged no "
+        "metrics before it was killed (state crashed))"
+    )
+
+
 def test_different_metric_names_across_runs(wandb_runs):
     runs = load_runs(str(wandb_runs.root), group=["noise", "long"], progress=False)
     assert set(runs.metrics()) == {"train/loss", "val/acc", "test/acc", "lr-Adam", "grad_norm"}
