@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lightning_app.errors import UserError
@@ -183,6 +184,7 @@ def test_truncated_file_keeps_rows_before_the_cut_and_is_crashed(wandb_runs, wan
     assert run.history.loc[0, "test/acc"] == metric_value(spec, "test/acc", 0)
     (warning,) = [w for w in warnings_of(runs, run_id) if "ends inside a record" in w]
     assert f"run-{run_id}.wandb" in warning
+    assert warning.endswith(f"; {len(run.history)} epochs read")  # the epochs kept, counted
     assert runs.run(wandb_runs.ids["noise0"]).state == "finished"
 
 
@@ -263,6 +265,20 @@ def test_nan_and_inf_values_are_kept_and_reported(wandb_runs):
     messages = warnings_of(runs, run_id)
     for metric in ("train/loss", "val/acc", "test/acc"):
         assert any(f"{metric} has 1 NaN/inf values" in m for m in messages)
+
+
+def test_synced_run_folders_are_a_source(wandb_runs, wandb_copy, tmp_path):
+    """What ``wandb sync`` or an online run leaves: ``run-<date>-<id>/run-<id>.wandb``."""
+    offline = wandb_copy("noise0", "noise1", dest=tmp_path / "offline")
+    synced = tmp_path / "synced"
+    for folder in offline.iterdir():
+        shutil.copytree(folder, synced / folder.name.removeprefix("offline-"))
+    assert sorted(p.name[:4] for p in synced.iterdir()) == ["run-", "run-"]
+    runs = load_runs(str(synced), progress=False)
+    expected = load_runs(str(offline), progress=False)
+    assert sorted(runs.ids) == sorted(wandb_runs.ids[n] for n in ("noise0", "noise1"))
+    pd.testing.assert_frame_equal(runs.history.sort_index(), expected.history.sort_index())
+    pd.testing.assert_frame_equal(runs.config.sort_index(), expected.config.sort_index())
 
 
 def test_duplicate_run_ids_keep_one_copy_and_say_which(wandb_runs, wandb_copy, tmp_path):
