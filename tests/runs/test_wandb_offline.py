@@ -346,6 +346,19 @@ def test_a_resumed_runs_part_without_history_is_not_a_skipped_run(wandb_runs, wa
     )
 
 
+def test_a_resumed_runs_part_killed_before_its_run_record_is_not_a_skipped_run(
+    wandb_runs, wandb_copy
+):
+    root = wandb_copy("resumed_a", "resumed_b")
+    first = root / wandb_runs.file("resumed_a").relative_to(wandb_runs.root)
+    first.write_bytes(first.read_bytes()[:7])  # only the file header: killed while starting
+    runs = load_runs(str(root), progress=False)
+    assert runs.ids == ["resumed01"] and not runs.skipped
+    assert list(runs.run("resumed01").history.index) == [2, 3, 4]
+    (warning,) = warnings_of(runs, "resumed01")
+    assert f"{first.relative_to(root)}: a part without history (empty run file" in warning
+
+
 def test_different_metric_names_across_runs(wandb_runs):
     runs = load_runs(str(wandb_runs.root), group=["noise", "long"], progress=False)
     assert set(runs.metrics()) == {"train/loss", "val/acc", "test/acc", "lr-Adam", "grad_norm"}
