@@ -2,8 +2,9 @@
 
 report.json's top level is the contract in DESIGN.md: ``metric``, ``noise`` and ``signal``
 (``{"group", "runs"}``), ``skipped_runs`` (``[{"id", "reason"}]``) and ``analyses`` (one key per
-analysis; a failed one holds ``{"error": ...}``). report.md is plain GitHub markdown: findings as
-bullets, tables as pipe tables, figures as PNG links next to it.
+analysis; a failed one holds ``{"error": ...}``); ``failures`` lists every failed analysis with its
+package, including a second plugin registered under a name that already ran. report.md is plain
+GitHub markdown: findings as bullets, tables as pipe tables, figures as PNG links next to it.
 """
 
 from __future__ import annotations
@@ -43,8 +44,12 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         c = self.context
+        # A name can have two outcomes (a second plugin declared under a name that ran): the
+        # one that ran keeps the name's keys, and ``failures`` lists the other.
+        ran = {o.name for o in self.outcomes if o.ok}
+        shown = [o for o in self.outcomes if o.ok or o.name not in ran]
         analyses: dict[str, Any] = {}
-        for o in self.outcomes:
+        for o in shown:
             analyses[o.name] = o.summary if o.ok else {"error": o.error}
         return {
             "metric": c.metric,
@@ -74,8 +79,11 @@ class Report:
                     "seconds": round(o.seconds, 3),
                     "ok": o.ok,
                 }
-                for o in self.outcomes
+                for o in shown
             },
+            "failures": [
+                {"analysis": o.name, "package": o.package, "error": o.error} for o in self.failed
+            ],
         }
 
 

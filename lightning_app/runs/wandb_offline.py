@@ -79,6 +79,9 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     evaluation: tuple[str, str] | None = None
     """For an evaluation's file: its run id and job type (never merged into a history)."""
+    empty_part_of: str | None = None
+    """For a file with no history (or no run record yet): its run id, so that a resumed run's
+    killed part is folded into the run its other parts make rather than listed as skipped."""
 
 
 def find_run_files(root: Path) -> list[Path]:
@@ -128,6 +131,7 @@ def read_run_file(
         return result
     header, config, rows, exit_code, undecodable, nonfinite = decoded
     if header is None:
+        result.empty_part_of = _file_run_id(path)  # the writer died before the run record
         if problems.damaged:
             result.skipped = f"no run record: {problems.describe()}"
         elif len(data) <= FILE_HEADER_LEN:
@@ -158,6 +162,7 @@ def read_run_file(
     joined = join_epochs(rows, epoch_key=epoch_key)
     if joined.frame.empty or joined.frame.shape[1] == 0:
         result.skipped = _no_history_reason(rows, state, epoch_key)
+        result.empty_part_of = header.id
         return result
 
     damage = problems.describe()
@@ -216,6 +221,15 @@ def combine_same_run(results: Sequence[FileResult], root: Path) -> list[FileResu
                 _skip_as_copy_of(other, best, root)
         if len(kept) > 1:
             _merge_resumed(sorted(kept, key=lambda r: r.start_time), root)
+    # A part without history of a run read from its other parts (killed before wandb wrote an
+    # epoch or even the run record, then resumed) is not a skipped run: the run is there; say
+    # so on the run instead.
+    read = {res.run.id: res for res in results if res.run is not None}
+    for res in results:
+        owner = read.get(res.empty_part_of or "")
+        if owner is not None and res.skipped is not None:
+            owner.warnings.append(f"{_rel(res.path, root)}: a part without history ({res.skipped})")
+            res.skipped = None
     return list(results)
 
 

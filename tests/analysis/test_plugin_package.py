@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from lightning_app.runs import load_runs
+
+REPO = Path(__file__).resolve().parents[2]
 PLUGIN = textwrap.dedent(
     '''
     """top-runs: an example analysis plugin for lightning_app."""
@@ -160,12 +163,157 @@ def test_installed_plugin_is_listed_and_runs(site: Path, wandb_dir: Path, tmp_pa
     assert "Top 3 signal runs at epoch 3" in done.stdout
     report = json.loads((out / "report.json").read_text())
     assert list(report["analyses"]) == ["signal-effects", "top-runs"]
+    # The plugin's numbers, recomputed here from the runs as logged.
+    runs = load_runs(wandb_dir, progress=False)
+    final = runs.history.xs(3, level="epoch")["test/acc"]
+    signal = final[runs.meta.loc[final.index, "group"] == "signal"].sort_values(ascending=False)
+    noise = final[runs.meta.loc[final.index, "group"] == "noise"]
     top = report["analyses"]["top-runs"]
-    assert top["lead_in_noise_std"] > 0 and top["best_run"]
+    assert top["best_run"] == signal.index[0]
+    lead = (signal.iloc[0] - signal.iloc[1]) / noise.std(ddof=1)
+    assert top["lead_in_noise_std"] == pytest.approx(lead, rel=1e-9)
+    assert f"Run {signal.index[0]} is best; it leads the next by {lead:.1f} noise stds." in (
+        done.stdout
+    )
+    seconds = report["runs"]["top-runs"].pop("seconds")
+    assert isinstance(seconds, float) and 0 <= seconds < 60
     assert report["runs"]["top-runs"] == {
         "package": "top-runs-analysis 0.1.0",
         "options": {"top": 3},
-        "seconds": pytest.approx(report["runs"]["top-runs"]["seconds"]),
         "ok": True,
     }
-    assert "## top-runs" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "## top-runs" in markdown
+    for run_id in signal.index[:3]:
+        assert run_id in markdown
+    assert signal.index[3] not in markdown.split("## top-runs")[1]
+
+
+BROKEN = textwrap.dedent(
+    '''
+    """Analyses that fail in every way a plugin can."""
+
+    from lightning_app.analysis import Analysis, AnalysisResult
+
+
+    class Raises(Analysis):
+        name = "raises"
+        description = "Raises while it runs."
+
+        def run(self, runs, context):
+            raise RuntimeError("the plugin broke")
+
+
+    class Malformed(Analysis):
+        name = "malformed"
+        description = "Returns something that is not an AnalysisResult."
+
+        def run(self, runs, context):
+            return {"best": 1}
+
+
+    class WrongName(Analysis):
+        name = "another-name"
+        description = "Its name is not its entry point's."
+
+        def run(self, runs, context):
+            return AnalysisResult()
+
+
+    class NotAnalysis:
+        """A plain class."""
+
+
+    class First(Analysis):
+        name = "twice"
+        description = "The first of two analyses registered under one name."
+
+        def run(self, runs, context):
+            return AnalysisResult(summary={"which": "first"})
+
+
+    class Second(First):
+        pass
+    '''
+)
+# Entry points of two distributions: every kind of broken entry, and a name both declare.
+DISTRIBUTIONS = {
+    "broken_plugins-0.1.dist-info": """
+        [lightning_app.analyses]
+        raises = broken_plugins:Raises
+        malformed = broken_plugins:Malformed
+        cannot-import = no_such_module_here:Thing
+        not-an-analysis = broken_plugins:NotAnalysis
+        wrong-name = broken_plugins:WrongName
+        twice = broken_plugins:First
+    """,
+    "zz_second_plugins-0.2.dist-info": """
+        [lightning_app.analyses]
+        twice = broken_plugins:Second
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def broken_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder on PYTHONPATH whose dist-info folders declare entry points, as pip leaves them
+    (importlib.metadata reads them the same way; no build needed)."""
+    site = tmp_path_factory.mktemp("broken-site")
+    (site / "broken_plugins.py").write_text(BROKEN)
+    for folder, entry_points in DISTRIBUTIONS.items():
+        name, version = folder.removesuffix(".dist-info").rsplit("-", 1)
+        (site / folder).mkdir()
+        (site / folder / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        )
+        (site / folder / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    return site
+
+
+def test_broken_plugins_are_reported_and_the_others_still_run(
+    broken_site: Path, wandb_dir: Path, tmp_path: Path
+) -> None:
+    """``python -m lightning_app analyze`` as a user runs it, with the broken plugins installed."""
+    out = tmp_path / "report"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(broken_site), str(REPO)]),
+        "WANDB_MODE": "offline",
+    }
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "lightning_app", "analyze", "--source", str(wandb_dir),
+            "--noise", "noise", "--signal", "signal", "--permutations", "99", "--out", str(out),
+        ],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    report = json.loads((out / "report.json").read_text())
+    analyses, runs = report["analyses"], report["runs"]
+    builtins = ["noise-baseline", "signal-effects", "runs-needed", "epoch-dynamics"]
+    for name in builtins:  # the others ran in full
+        assert runs[name]["ok"] and analyses[name], name
+    assert analyses["noise-baseline"]["final_epoch"] == 3
+    reasons = {
+        "raises": "RuntimeError: the plugin broke",
+        "malformed": "AnalysisResult",
+        "cannot-import": "ModuleNotFoundError: No module named 'no_such_module_here'",
+        "not-an-analysis": "broken_plugins:NotAnalysis is not a subclass of",
+        "wrong-name": "name is 'another-name' but its entry point is named 'wrong-name'",
+    }
+    stderr = done.stderr
+    markdown = (out / "report.md").read_text()
+    for name, reason in reasons.items():
+        assert not runs[name]["ok"] and reason in analyses[name]["error"], name
+        line = next(x for x in stderr.splitlines() if f"analysis {name!r} failed" in x)
+        assert reason in line, line
+        assert reason in markdown, name
+    # Two distributions declare "twice": the first runs, the second is named as the failure.
+    assert analyses["twice"] == {"which": "first"} and runs["twice"]["ok"]
+    duplicate = "could not be loaded: name already used by broken_plugins 0.1; ignored"
+    assert f"analysis 'twice' failed: {duplicate}" in stderr
+    assert f"`twice` (zz_second_plugins 0.2): {duplicate}" in markdown
+    failures = {(f["analysis"], f["package"]): f["error"] for f in report["failures"]}
+    assert failures.pop(("twice", "zz_second_plugins 0.2")) == duplicate
+    assert sorted(name for name, _ in failures) == sorted(reasons)
+    assert "Traceback" not in stderr

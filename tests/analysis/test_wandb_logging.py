@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,22 @@ def test_report_is_logged_as_an_offline_analysis_run(
         records = _records(run_files[0])
     runs = [r.run for r in records if r.WhichOneof("record_type") == "run"]
     assert runs and runs[0].job_type == "analysis" and runs[0].run_group == "analysis"
-    summary_keys = {
-        item.key or "/".join(item.nested_key)
+    logged = {
+        item.key or "/".join(item.nested_key): json.loads(item.value_json)
         for r in records
         if r.WhichOneof("record_type") == "summary"
         for item in r.summary.update
+        if not (item.key or item.nested_key[0]).startswith("_")  # wandb's own (_runtime, ...)
     }
-    assert "signal-effects/params/model.hidden_size/ratio" in summary_keys
+    # Every number of the report, with the value report.json has (computed independently of
+    # the W&B path: straight from the analysis result).
+    effects = report.to_json()["analyses"]["signal-effects"]["params"]["model.hidden_size"]
+    assert logged["signal-effects/params/model.hidden_size/ratio"] == effects["ratio"]
+    assert logged["signal-effects/params/model.hidden_size/verdict"] == effects["verdict"]
+    assert logged["signal-effects/params/model.hidden_size/p_value"] == effects["p_value"]
+    expected = summary_scalars(report.to_json())
+    assert {k: v for k, v in logged.items() if k in expected} == expected
+    assert set(expected) <= set(logged)
     media = run_files[0].parent / "files" / "media"
     assert list((media / "images").rglob("*.png"))
     assert list((media / "table").rglob("*.table.json"))

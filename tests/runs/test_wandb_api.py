@@ -294,3 +294,46 @@ def test_default_policy_is_sized_for_wandb_cores_own_retries():
 def test_server_filter_shape():
     assert server_filters(RunFilter.build()) == {}
     assert server_filters(RunFilter.build(sweep="abc")) == {"$and": [{"sweep": {"$in": ["abc"]}}]}
+
+
+def test_the_cache_lives_where_the_readme_says(tmp_path, monkeypatch, sleeps):
+    """``$LIGHTNING_APP_CACHE_DIR``, else ``$XDG_CACHE_HOME/lightning_app``, else
+    ``~/.cache/lightning_app``: ended runs land under ``wandb-runs/`` there."""
+    retry = RetryPolicy(attempts=4, base_delay_s=1.0, sleep=sleeps)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    places = {
+        "LIGHTNING_APP_CACHE_DIR": tmp_path / "moved",
+        "XDG_CACHE_HOME": tmp_path / "xdg" / "lightning_app",
+        "": tmp_path / "home" / ".cache" / "lightning_app",
+    }
+    for variable, place in places.items():
+        monkeypatch.delenv("LIGHTNING_APP_CACHE_DIR", raising=False)
+        if variable:
+            monkeypatch.setenv(variable, str(place if "CACHE_DIR" in variable else place.parent))
+        load_runs(SOURCE, api=FakeApi(), progress=False, retry=retry)
+        cached = [p for p in (place / "wandb-runs").rglob("*") if p.is_file()]
+        assert cached, f"nothing cached under {place}"
+        again = FakeApi()
+        assert load_runs(SOURCE, api=again, progress=False, retry=retry).ids == [
+            *ENDED,
+            "r0m4n5o6",
+        ]
+        assert again.calls["scan_history"] == 1  # only the running run: ended ones were cached
+        if variable:
+            monkeypatch.delenv(variable)
+    assert not (tmp_path / "home" / ".cache" / "wandb-runs").exists()
+
+
+def test_without_a_wandb_login_the_message_says_how(tmp_path, monkeypatch):
+    """The real ``wandb.Api`` with no key anywhere: one line saying what to do, nothing written."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for variable in ("WANDB_API_KEY", "WANDB_BASE_URL", "NETRC"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(UserError) as raised:
+        load_runs("wandb://someone/project", progress=False)
+    message = str(raised.value)
+    assert message.startswith("wandb://someone/project: cannot use the W&B API (")
+    assert message.endswith("run `wandb login` or set WANDB_API_KEY, or read local files instead")
+    assert "\n" not in message
+    assert not list(tmp_path.iterdir())

@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lightning_app.errors import UserError
@@ -183,6 +184,7 @@ def test_truncated_file_keeps_rows_before_the_cut_and_is_crashed(wandb_runs, wan
     assert run.history.loc[0, "test/acc"] == metric_value(spec, "test/acc", 0)
     (warning,) = [w for w in warnings_of(runs, run_id) if "ends inside a record" in w]
     assert f"run-{run_id}.wandb" in warning
+    assert warning.endswith(f"; {len(run.history)} epochs read")  # the epochs kept, counted
     assert runs.run(wandb_runs.ids["noise0"]).state == "finished"
 
 
@@ -265,6 +267,20 @@ def test_nan_and_inf_values_are_kept_and_reported(wandb_runs):
         assert any(f"{metric} has 1 NaN/inf values" in m for m in messages)
 
 
+def test_synced_run_folders_are_a_source(wandb_runs, wandb_copy, tmp_path):
+    """What ``wandb sync`` or an online run leaves: ``run-<date>-<id>/run-<id>.wandb``."""
+    offline = wandb_copy("noise0", "noise1", dest=tmp_path / "offline")
+    synced = tmp_path / "synced"
+    for folder in offline.iterdir():
+        shutil.copytree(folder, synced / folder.name.removeprefix("offline-"))
+    assert sorted(p.name[:4] for p in synced.iterdir()) == ["run-", "run-"]
+    runs = load_runs(str(synced), progress=False)
+    expected = load_runs(str(offline), progress=False)
+    assert sorted(runs.ids) == sorted(wandb_runs.ids[n] for n in ("noise0", "noise1"))
+    pd.testing.assert_frame_equal(runs.history.sort_index(), expected.history.sort_index())
+    pd.testing.assert_frame_equal(runs.config.sort_index(), expected.config.sort_index())
+
+
 def test_duplicate_run_ids_keep_one_copy_and_say_which(wandb_runs, wandb_copy, tmp_path):
     root = tmp_path / "synced"
     wandb_copy("noise0", "noise1", dest=root / "machine-a" / "wandb")
@@ -302,6 +318,45 @@ def test_parts_of_a_resumed_run_are_merged(wandb_runs):
     (warning,) = warnings_of(runs, "resumed01")
     assert "resumed run: merged 2 files:" in warning and "(epochs 2..4)" in warning
     assert not runs.skipped
+
+
+def test_a_resumed_runs_part_without_history_is_not_a_skipped_run(wandb_runs, wandb_copy):
+    """Killed before wandb wrote an epoch, then resumed: one run, its history from the later
+    part, and the empty part named in a warning rather than listed as a run left out."""
+    from wandb.proto import wandb_internal_pb2
+
+    from lightning_app.runs.wandb_log import LogProblems, frame_payloads, iter_payloads
+
+    root = wandb_copy("resumed_a", "resumed_b")
+    first = root / wandb_runs.file("resumed_a").relative_to(wandb_runs.root)
+    kept = []
+    for payload in iter_payloads(first.read_bytes(), LogProblems()):
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") not in ("history", "exit"):
+            kept.append(bytes(payload))
+    first.write_bytes(frame_payloads(kept))  # the run record and config, no epoch, no exit
+    runs = load_runs(str(root), progress=False, running_grace_s=0)
+    assert runs.ids == ["resumed01"] and not runs.skipped
+    assert list(runs.run("resumed01").history.index) == [2, 3, 4]
+    (warning,) = warnings_of(runs, "resumed01")
+    assert warning.endswith(
+        f": {first.relative_to(root)}: a part without history (no history: the run logged no "
+        "metrics before it was killed (state crashed))"
+    )
+
+
+def test_a_resumed_runs_part_killed_before_its_run_record_is_not_a_skipped_run(
+    wandb_runs, wandb_copy
+):
+    root = wandb_copy("resumed_a", "resumed_b")
+    first = root / wandb_runs.file("resumed_a").relative_to(wandb_runs.root)
+    first.write_bytes(first.read_bytes()[:7])  # only the file header: killed while starting
+    runs = load_runs(str(root), progress=False)
+    assert runs.ids == ["resumed01"] and not runs.skipped
+    assert list(runs.run("resumed01").history.index) == [2, 3, 4]
+    (warning,) = warnings_of(runs, "resumed01")
+    assert f"{first.relative_to(root)}: a part without history (empty run file" in warning
 
 
 def test_different_metric_names_across_runs(wandb_runs):

@@ -9,10 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from lightning_app.runs.sources import load_runs
+from lightning_app.sweeps.layout import SweepFolder
+from lightning_app.sweeps.plan import plan_runs
 from lightning_app.sweeps.runner import ATTEMPT_TAG, tagged_processes
+from lightning_app.sweeps.spec import load_sweep
 from tests.sweeps.conftest import InProcess, run_sweep, start_sweep, sweep_file
 
 
@@ -34,7 +38,8 @@ def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Pat
         extra=["--trainer.max_epochs=2", "--trainer.limit_train_batches=25"],
     )
     folder = tmp_path / "sweeps" / "killed"
-    runner = start_sweep([str(path), "--workers", "2"], tmp_path)
+    options = ["--workers", "2", "--threads", "1"]  # threads fixed: the reference run matches
+    runner = start_sweep([str(path), *options], tmp_path)
     # Kill once a run is done and another is mid-flight with its W&B file already written.
     deadline = time.monotonic() + 180
     victim = None
@@ -66,7 +71,7 @@ def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Pat
         time.sleep(0.1)
     assert not any(tagged_processes(tag) for tag in tags), f"orphans of {running} survived"
 
-    result = run_sweep([str(path), "--workers", "2"], tmp_path)
+    result = run_sweep([str(path), *options], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(running)} interrupted run(s) start again from scratch" in result.stdout
 
@@ -90,6 +95,47 @@ def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Pat
     assert sorted(runset.config["seed_everything"]) == seeds
     assert not runset.skipped
     assert len(wandb_files(folder)) == len(seeds)
+
+    # The run cut short, rerun, has every epoch's numbers of an uninterrupted run of its seed.
+    plan = json.loads((folder / "plan.json").read_text())
+    (seed,) = [r["params"]["seed_everything"] for r in plan["runs"] if r["key"] == victim]
+    reference = sweep_file(
+        tmp_path,
+        {"seed_everything": {"values": [seed]}},
+        name="reference",
+        extra=["--trainer.max_epochs=2", "--trainer.limit_train_batches=25"],
+    )
+    assert run_sweep([str(reference), "--threads", "1"], tmp_path).returncode == 0
+    expected = load_runs(tmp_path / "sweeps" / "reference", progress=False)
+    rerun = runset.config.index[runset.config["seed_everything"] == seed]
+    columns = ["test/acc", "val/acc", "train/loss"]
+    got = runset.history.xs(rerun[0], level="id")[columns]
+    assert list(got.index) == [0, 1]
+    pd.testing.assert_frame_equal(got, expected.history.xs(expected.ids[0], level="id")[columns])
+
+
+def test_other_count_or_seed_in_a_sweep_folder_is_refused(
+    tmp_path: Path, sweep_cli: Callable[..., InProcess]
+) -> None:
+    """A random sweep's draws depend on --count and --seed: other values are another sweep."""
+    path = sweep_file(tmp_path, {"model.hidden_size": {"values": [8, 16, 32]}}, method="random")
+    spec = load_sweep(path)
+    folder = SweepFolder(tmp_path / "sweeps" / "tiny")
+    folder.create(spec, plan_runs(spec, count=3, seed=5), {"count": 3, "seed": 5})
+    plan = (folder.root / "plan.json").read_bytes()
+    for flags, message in (
+        (["--count", "4"], "was started with --count 3, not 4; rerun with the same options"),
+        (["--seed", "6"], "was started with --seed 5, not 6; rerun with the same options"),
+    ):
+        refused = sweep_cli(str(path), "--dir", str(folder.root), *flags)
+        assert refused.returncode == 2, flags
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith("error: ") and message in line
+    assert (folder.root / "plan.json").read_bytes() == plan
+    assert sorted(p.name for p in folder.root.iterdir() if p.name != ".lock") == [
+        "plan.json",
+        "sweep.yaml",
+    ]
 
 
 def test_a_failing_run_is_retried_and_its_logs_kept_while_others_go_on(

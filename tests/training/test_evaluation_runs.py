@@ -23,7 +23,13 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     from tests.training.conftest import run_app
 
     work = tmp_path_factory.mktemp("evaluated")
-    fit = run_app(["fit", *TINY, "--trainer.max_epochs=3", "--wandb.group=study"], work)
+    fit = run_app(
+        [
+            "fit", *TINY, "--trainer.max_epochs=3", "--wandb.group=study",
+            "--wandb.project=digits", "--wandb.entity=my-team",
+        ],
+        work,
+    )  # fmt: skip
     assert fit.returncode == 0, fit.stderr
     (run_dir,) = (work / "runs").iterdir()
     trained_id = (run_dir / "wandb_id").read_text().strip()
@@ -118,3 +124,35 @@ def test_an_evaluation_logged_into_the_trained_id_is_not_merged(evaluated, tmp_p
     assert warning.endswith(
         "a validate part logged into this run's id was left out of its training history"
     )
+
+
+def test_evaluations_reproduce_the_trained_runs_last_epoch(evaluated) -> None:
+    """``validate`` and ``test`` of the last checkpoint give the numbers fit logged for its last
+    epoch: the per-epoch ``test/acc`` is the test split's and ``val/acc`` the validation split's."""
+    logged = {r.run["job_type"]: r for r in map(read_wandb, wandb_files(evaluated["work"]))}
+    trained = logged["train"].epochs()
+    last = trained[max(trained)]
+    (validated,) = logged["validate"].epochs().values()
+    assert validated["val/acc"] == last["val/acc"]
+    assert validated["test/acc"] == last["test/acc"]
+    tested = [row["test/acc"] for row in logged["test"].history if "test/acc" in row]
+    assert tested == [last["test/acc"]]
+    assert not [row for row in logged["predict"].history if set(row) & {"val/acc", "test/acc"}]
+
+
+def test_project_and_entity_reach_the_run(evaluated) -> None:
+    """``--wandb.project`` / ``--wandb.entity`` as the offline file records them (read with the
+    project's own log reader)."""
+    from wandb.proto import wandb_internal_pb2
+
+    from lightning_app.runs.wandb_log import LogProblems, iter_payloads
+
+    (file,) = [f for f in wandb_files(evaluated["work"]) if evaluated["id"] in f.name]
+    for payload in iter_payloads(file.read_bytes(), LogProblems()):
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") == "run":
+            assert (record.run.project, record.run.entity) == ("digits", "my-team")
+            break
+    else:
+        raise AssertionError(f"{file} has no run record")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.training.conftest import TINY, read_wandb, wandb_files
@@ -31,7 +32,12 @@ def test_fit_logs_every_epoch_and_the_nested_config(app, tmp_path: Path) -> None
     assert sorted(epochs) == [0, 1]
     for row in epochs.values():
         assert set(row) >= METRICS
-        assert 0.0 <= row["test/acc"] <= 1.0
+        # Accuracies over the 1,000 test and 500 validation images: whole counts of images.
+        assert row["test/acc"] * 1000 == pytest.approx(round(row["test/acc"] * 1000), abs=1e-3)
+        assert row["val/acc"] * 500 == pytest.approx(round(row["val/acc"] * 500), abs=1e-3)
+        assert row["train/loss"] > 0
+    printed = float(result.stdout.split("test/acc=")[1].split(",")[0])
+    assert printed == round(epochs[1]["test/acc"], 4)
 
     # Its own run directory: config.yaml, checkpoints, the W&B id; the logged run_dir points there.
     run_dir = tmp_path / logged.config["run_dir"]
