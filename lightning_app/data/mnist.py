@@ -8,7 +8,7 @@ import lightning as L
 import torch
 
 from lightning_app.data.batches import TensorBatches
-from lightning_app.data.datasets import LOADERS, NORMALISATION, PREPARERS, stratified_split
+from lightning_app.data.datasets import LOADERS, NORMALISATION, PREPARERS, SPLIT_SEED
 from lightning_app.errors import UserError
 from lightning_app.seeding import run_seed
 
@@ -27,9 +27,8 @@ class MNISTDataModule(L.LightningDataModule):
         batch_size: the global batch size; under DDP each of N devices gets ``batch_size / N``.
         num_workers: worker processes that index batches in parallel. Indexing an in-memory
             tensor costs microseconds, so 0 (the default) is fastest on most machines.
-        val_size: images held out of the training set for ``val/acc`` (a fixed split,
-            stratified by class, the same for every run); default 5,000 for the full sets and
-            500 for ``mnist-5k``.
+        val_size: images held out of the training set for ``val/acc`` (fixed split, same for
+            every run); default 5,000 for the full sets and 500 for ``mnist-5k``.
         shuffle_seed: seed of the training batch order; default: the run's ``seed_everything``.
     """
 
@@ -79,9 +78,8 @@ class MNISTDataModule(L.LightningDataModule):
                 f"got {self.val_size}"
             )
         mean, std = NORMALISATION[self.dataset]
-        is_val = torch.zeros(len(train_y), dtype=torch.bool)
-        is_val[torch.from_numpy(stratified_split(train_y.numpy(), self.val_size))] = True
-        val, train = is_val.nonzero()[:, 0], (~is_val).nonzero()[:, 0]
+        order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(SPLIT_SEED))
+        val, train = order[: self.val_size].sort().values, order[self.val_size :].sort().values
         self.splits = {
             "train": (_normalise(train_x[train], mean, std), train_y[train]),
             "val": (_normalise(train_x[val], mean, std), train_y[val]),

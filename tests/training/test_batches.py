@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,7 +11,6 @@ from lightning_app.data.datasets import (
     NORMALISATION,
     load_fashion_mnist,
     load_mnist_5k,
-    stratified_split,
 )
 from lightning_app.data.mnist import MNISTDataModule, _normalise
 from tests.training.idx import write_mnist
@@ -70,37 +68,29 @@ def test_workers_yield_the_same_batches_in_order() -> None:
     assert same(plain, parallel)
 
 
-def test_mnist_5k_split_is_fixed_and_stratified() -> None:
-    """The README's 3,500 / 500 / 1,000 split, every part with each digit in equal numbers."""
+def test_mnist_5k_split_is_the_one_the_readme_describes() -> None:
+    """3,500 / 500 / 1,000; the test split stratified, the validation split a fixed random draw
+    (the README says both; every published number was measured on exactly this split)."""
     train_x, _, test_x, test_y = load_mnist_5k("unused")
     assert train_x.shape == (4000, 28, 28) and test_x.shape == (1000, 28, 28)
     assert torch.bincount(test_y).tolist() == [100] * 10
     assert torch.equal(load_mnist_5k("unused")[3], test_y)
     splits = []
-    for _ in range(2):  # fixed: a second DataModule gets the same split
+    for _ in range(2):  # fixed: another DataModule (another run) gets the same split
         data = MNISTDataModule(dataset="mnist-5k")
         data.setup("fit")
         splits.append(data.splits)
-    (train, train_y), (val, val_y) = splits[0]["train"], splits[0]["val"]
-    assert torch.bincount(val_y).tolist() == [50] * 10
-    assert torch.bincount(train_y).tolist() == [350] * 10
+    (train, _), (val, val_y) = splits[0]["train"], splits[0]["val"]
+    assert len(train) == 3500 and len(val) == 500
+    counts = torch.bincount(val_y, minlength=10)
+    assert counts.min() == 43 and counts.max() == 56  # a random draw, as documented
     for name in ("train", "val"):
         assert torch.equal(splits[0][name][0], splits[1][name][0])
+        assert torch.equal(splits[0][name][1], splits[1][name][1])
     # Disjoint, and together the 4,000 training images (each image's pixel sum as its identity).
     together = torch.cat([train, val]).flatten(1).sum(1).sort().values
-    assert torch.allclose(
-        together, _normalise(train_x, *NORMALISATION["mnist-5k"]).flatten(1).sum(1).sort().values
-    )
-
-
-@pytest.mark.parametrize("n", [300, 997])
-def test_validation_split_holds_each_class_in_proportion(n: int) -> None:
-    labels = np.random.default_rng(n).integers(0, 10, size=n) ** 2 % 10  # unequal classes
-    held = stratified_split(labels, 50)
-    assert len(np.unique(held)) == 50 and np.array_equal(held, np.sort(held))
-    expected = np.bincount(labels, minlength=10) * 50 / n
-    assert np.all(np.abs(np.bincount(labels[held], minlength=10) - expected) < 1)
-    assert np.array_equal(held, stratified_split(labels, 50))
+    whole = _normalise(train_x, *NORMALISATION["mnist-5k"]).flatten(1).sum(1).sort().values
+    assert torch.allclose(together, whole)
 
 
 def test_mnist_from_idx_files_offline(tmp_path) -> None:
