@@ -181,13 +181,14 @@ RECORDER = textwrap.dedent(
 
 @pytest.fixture
 def deadline() -> Iterator[None]:
-    """Stop a runner that hangs (e.g. waiting on a slot never freed) after 60 s, as Ctrl-C would."""
+    """Stop a runner that hangs (e.g. waiting on a slot never freed) after 180 s, as Ctrl-C would
+    (generous: on a busy 2-core machine each run's interpreter start-up alone can take seconds)."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # the runner's own handler ends its loop
 
     previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(60)
+    signal.alarm(180)
     try:
         yield
     finally:
