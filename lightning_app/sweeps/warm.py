@@ -194,7 +194,7 @@ class WarmLauncher:
 
     def forkable(self, argv: Sequence[str]) -> list[str] | None:
         """The CLI arguments if ``argv`` is ``<this python> -m lightning_app ...``, else None."""
-        if len(argv) >= 3 and argv[0] == self.python and argv[1:3] == ["-m", PACKAGE]:
+        if len(argv) >= 3 and argv[0] == self.python and list(argv[1:3]) == ["-m", PACKAGE]:
             return list(argv[3:])
         return None
 
@@ -220,8 +220,13 @@ class WarmLauncher:
     def _fork(self, args: list[str], env: Mapping[str, str], log: Path) -> WarmProcess:
         assert self._parent is not None and self._parent.stdin is not None
         self._next_id += 1
-        request = {"id": self._next_id, "args": args, "env": dict(env), "cwd": os.getcwd()}
-        request["log"] = str(log.resolve())
+        request = {
+            "id": self._next_id,
+            "args": args,
+            "env": dict(env),
+            "cwd": os.getcwd(),
+            "log": str(log.resolve()),
+        }
         try:
             self._parent.stdin.write(json.dumps(request).encode() + b"\n")
             self._parent.stdin.flush()
@@ -308,9 +313,8 @@ class WarmLauncher:
         for pid in self._live:
             self.exit_codes.setdefault(pid, -signal.SIGKILL)
         self._live.clear()
-        parent, self._parent = self._parent, None
-        if parent is not None:
-            code = parent.wait()
+        if self._parent is not None:  # close(), through _give_up, reaps it and its files
+            code = self._parent.wait()
             self._give_up(f"the preloaded parent exited with status {code}{self.keep_log()}")
 
     def keep_log(self) -> str:
