@@ -228,8 +228,14 @@ class AppCLI(LightningCLI):
 
 def selected_class(args: list[str], key: str) -> str | None:
     """The class path the arguments give ``key`` (``model``/``data``), the last one winning:
-    ``--model=pkg.Net``, ``--model.class_path pkg.Net``, or ``class_path`` in a ``--config``."""
+    ``--model=pkg.Net``, ``--model.class_path pkg.Net``, or ``class_path`` in a ``--config``.
+
+    None when a config file before the selection configures the default class (a ``model:``
+    section without ``class_path``): jsonargparse's own rule then applies, the selected class
+    keeping the values it accepts (``learning_rate``) and dropping the others (``hidden_size``).
+    """
     chosen: str | None = None
+    configured_default = False
     for i, arg in enumerate(args):
         name, has_value, value = arg.partition("=")
         if not has_value:
@@ -238,7 +244,8 @@ def selected_class(args: list[str], key: str) -> str | None:
             chosen = _class_in(value, key, nested=False) or chosen
         elif name in ("--config", "-c"):
             chosen = _class_in(value, key, nested=True) or chosen
-    return chosen
+            configured_default = configured_default or _configures_default(value, key)
+    return None if configured_default else chosen
 
 
 def _is_subclass(class_path: str, base: type) -> bool:
@@ -250,21 +257,33 @@ def _is_subclass(class_path: str, base: type) -> bool:
     return isinstance(cls, type) and issubclass(cls, base)
 
 
+def _load(value: str) -> Any:
+    """A flag's YAML value: the file it names, or the text itself; None when unreadable."""
+    try:
+        text = Path(value).read_text() if Path(value).is_file() else value
+        return yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None  # the parser reports it
+
+
 def _class_in(value: str, key: str, *, nested: bool) -> str | None:
     """A class path from a flag's value: a class path itself, or a YAML file/mapping with one."""
     if not nested and not value.endswith((".yaml", ".yml", ".json")) and "{" not in value:
         return value or None
-    try:
-        text = Path(value).read_text() if Path(value).is_file() else value
-        loaded = yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError):
-        return None  # the parser reports it
+    loaded = _load(value)
     node = loaded.get(key) if nested and isinstance(loaded, dict) else loaded
     if isinstance(node, str):
         return node
     if isinstance(node, dict) and isinstance(node.get("class_path"), str):
         return str(node["class_path"])
     return None
+
+
+def _configures_default(value: str, key: str) -> bool:
+    """Whether the config file ``value`` sets ``key``'s arguments without naming a class."""
+    loaded = _load(value)
+    node = loaded.get(key) if isinstance(loaded, dict) else None
+    return isinstance(node, dict) and bool(node) and "class_path" not in node
 
 
 def trained_group(run_dir: Path) -> str | None:

@@ -206,3 +206,46 @@ def test_a_users_class_starts_from_its_own_defaults(own: Path, in_process, how: 
     assert result.returncode == 0, result.stderr
     model = yaml.safe_load(result.stdout)["model"]
     assert model["init_args"] == {"hidden": 128, "learning_rate": 0.001, "init_seed": None}
+
+
+def readme_commands() -> list[list[str]]:
+    """The README's "Your own model" commands that need no files of the page's example."""
+    section = (REPO / "README.md").read_text().split("### Your own model", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README: no command block under 'Your own model'"
+    lines = [shlex.split(line.split("  #", 1)[0]) for line in block[1].splitlines()]
+    return [line for line in lines if line and not re.match(r"^[A-Z_]+=", line[0])]
+
+
+def test_the_readmes_own_model_commands_select_the_cnn(in_process) -> None:
+    commands = readme_commands()
+    assert len(commands) == 2, commands
+    for command in commands:
+        _, args = app_args(command)
+        args = [str(REPO / a) if a.startswith("configs/") else a for a in args]
+        result = in_process()(*args, "--print_config")
+        assert result.returncode == 0, (command, result.stderr)
+        model = yaml.safe_load(result.stdout)["model"]
+        assert model["class_path"] == "lightning_app.examples.DigitsCNN", command
+
+
+def test_a_class_chosen_after_a_config_keeps_the_values_it_accepts(in_process) -> None:
+    """jsonargparse's rule for a changed class_path: the quickstart's learning rate carries
+    over to the CNN, the BDRNN's hidden_size/num_layers are dropped, the flags apply."""
+    config = str(REPO / "configs" / "quickstart.yaml")
+    select = ["--model=lightning_app.examples.DigitsCNN", "--model.learning_rate=0.01"]
+    result = in_process()("fit", "--config", config, *select, "--print_config")
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["model"]["init_args"]
+    assert args == {
+        "channels": 16,
+        "hidden": 64,
+        "learning_rate": 0.01,
+        "dropout": 0.1,
+        "init_seed": None,
+    }
+    result = in_process()("fit", "--config", config, select[0], "--model.hidden_size=8")
+    assert result.returncode == 2
+    assert "model.hidden_size is not an argument of lightning_app.examples.DigitsCNN" in (
+        result.stderr
+    )
