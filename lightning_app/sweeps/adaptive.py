@@ -7,7 +7,7 @@ runs all of them (the fixed design). ``--adaptive`` runs the same runs in rounds
 signal-effects' test on every run so far, at that look's level of a group-sequential design
 (``lightning_app.analysis.sequential``). It stops when every parameter is significant or futile,
 or the budget is spent (``--max-runs``: fewer seeds than the file lists; ``--max-hours``: no round
-starts that would end past it).
+after the first starts that would end past it; nothing times a round before one has run).
 
 The looks are planned before the first run (their number and information fractions follow from
 the seeds the budget allows) and recorded in ``SWEEP_DIR/adaptive.json``, written atomically
@@ -91,8 +91,9 @@ def add_arguments(parser: Any) -> None:
         "--max-hours",
         type=float | None,
         default=None,
-        help="--adaptive: no round starts that would end after this many hours of running "
-        "(estimated from the runs so far); may change between reruns.",
+        help="--adaptive: no round starts that would end after this many hours of running, "
+        "estimated from the runs so far; the first round, the least the design needs, always "
+        "runs (--max-runs bounds it). May change between reruns.",
     )
     parser.add_argument(
         "--alpha",
