@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyses.signal_effects import SignalEffects
 from lightning_app.analysis import (
     Analysis,
     AnalysisContext,
@@ -27,6 +28,7 @@ from lightning_app.analysis import (
 )
 from lightning_app.analysis.factorial import ErrorTerm
 from lightning_app.analysis.power import Correction
+from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 
 SIMULATION_BUDGET = 4_000_000
@@ -35,6 +37,8 @@ MIN_SIMULATIONS = 200
 """Fewest simulated sweeps worth reporting; larger plans are left unchecked."""
 RULE_DRAWS = 4000
 """Simulations behind each point of the called-signal search (exact distributions, cheap)."""
+RULE_OPTIONS = ("alpha", "correction", "error", "signal_ratio")
+"""Options of signal-effects' rule that runs-needed follows unless given its own."""
 
 
 class RunsNeeded(Analysis):
@@ -49,60 +53,90 @@ class RunsNeeded(Analysis):
 
     def __init__(
         self,
-        alpha: float = 0.05,
+        alpha: float | None = None,
         power: float = 0.8,
         min_effect: float | None = None,
         resamples: int = 1000,
         max_runs: int = 100_000,
-        correction: Correction = "holm",
-        error: ErrorTerm = "signal",
-        signal_ratio: float = 5.0,
+        correction: Correction | None = None,
+        error: ErrorTerm | None = None,
+        signal_ratio: float | None = None,
     ) -> None:
         """
         Args:
-            alpha: Significance level of the rule (as signal-effects' alpha).
+            alpha: Significance level of the rule (default: signal-effects' alpha).
             power: Wanted probability that the rule finds the effect.
             min_effect: Smallest effect (max - min of group means, in the metric's units, e.g.
                 0.002 for 0.2 percentage points of accuracy) to plan for, per parameter, in the
                 least favourable layout of the group means.
             resamples: Simulated sweeps per whole-rule check (0: no check).
             max_runs: Largest run count per value considered; beyond it the answer is "more".
-            correction: As signal-effects' correction; plans at Holm's first step, alpha / m.
-            error: As signal-effects' error term (signal, noise or pooled).
-            signal_ratio: As signal-effects' signal_ratio, for the count to be called signal.
+            correction: Multiple-testing correction; plans at Holm's first step, alpha / m
+                (default: signal-effects' correction).
+            error: Error term, signal, noise or pooled (default: signal-effects' error).
+            signal_ratio: Ratio for the count to be called signal (default: signal-effects'
+                signal_ratio).
         """
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
         if not 0 < power < 1:
             raise ValueError(f"power must be between 0 and 1, got {power}")
         if min_effect is not None and not min_effect > 0:
             raise ValueError(f"min_effect must be positive, got {min_effect}")
         if resamples < 0 or max_runs < 2:
             raise ValueError("resamples must be >= 0 and max_runs >= 2")
-        factorial.check_error_term(error)
-        self.alpha = alpha
+        self.explicit: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("alpha", alpha),
+                ("correction", correction),
+                ("error", error),
+                ("signal_ratio", signal_ratio),
+            )
+            if value is not None
+        }
+        SignalEffects(**self.explicit)  # the same checks and messages as signal-effects'
         self.power = power
         self.min_effect = min_effect
         self.resamples = resamples
         self.max_runs = max_runs
-        self.correction = correction
-        self.error = error
-        self.signal_ratio = signal_ratio
+
+    def _signal_effects(self, context: AnalysisContext) -> SignalEffects:
+        """signal-effects with the options the user gave it (its defaults otherwise)."""
+        given = context.options.get(SignalEffects.name, {})
+        try:
+            return SignalEffects(
+                **{k: v for k, v in given.items() if k in RULE_OPTIONS and v is not None}
+            )
+        except ValueError as err:
+            raise UserError(f"--{SignalEffects.name}: {err}") from None
+
+    def rule_options(self, context: AnalysisContext) -> tuple[SignalEffects, list[str]]:
+        """signal-effects as the user set it, with runs-needed's explicit options in its place,
+        and the options taken from signal-effects.
+
+        A count planned for another rule than the one that decides is wrong without a warning,
+        so an option not given to runs-needed follows signal-effects' (its default otherwise).
+        """
+        decides = self._signal_effects(context)
+        followed = {k: getattr(decides, k) for k in RULE_OPTIONS}
+        return SignalEffects(**{**followed, **self.explicit}), [
+            k for k in RULE_OPTIONS if k not in self.explicit
+        ]
 
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
         model = context.model
-        error, fallback = model.error_for(self.error)
+        planned_for, followed = self.rule_options(context)
+        error, fallback = model.error_for(planned_for.error)
         tests = model.tests(error)
         sigma = float(np.sqrt(tests.mean_square_error[0]))
         noise = context.noise_at_epoch
         rule = power.Rule(
-            alpha=self.alpha,
+            alpha=planned_for.alpha,
             n_tests=len(context.params),
-            correction=self.correction,
+            correction=planned_for.correction,
             error=error,
             model_df=int(model.additive.df.sum()),
             noise_df=len(noise) - 1,
-            signal_ratio=self.signal_ratio,
+            signal_ratio=planned_for.signal_ratio,
         )
         n = model.additive.n
         corrected: dict[str, np.ndarray] = {}
@@ -143,21 +177,22 @@ class RunsNeeded(Analysis):
                     checks[key] = (plan["runs_per_group"], plan["simulated_power"])
         rule_text = f"type II F test in the additive model against {error} error, " + (
             "no correction"
-            if self.correction == "none"
-            else f"{self.correction} over {rule.n_tests} parameter(s) (planned at alpha / "
+            if rule.correction == "none"
+            else f"{rule.correction} over {rule.n_tests} parameter(s) (planned at alpha / "
             f"{rule.n_tests} = {rule.alpha_per_test:.3g})"
         )
         summary: dict[str, Any] = {
             "epoch": context.epoch,
-            "alpha": self.alpha,
+            "alpha": rule.alpha,
             "power": self.power,
             "rule": rule_text,
             "error": error,
             "error_sd": sigma,
-            "correction": self.correction,
+            "correction": rule.correction,
             "n_tests": rule.n_tests,
             "alpha_per_test": rule.alpha_per_test,
-            "signal_ratio": self.signal_ratio,
+            "signal_ratio": rule.signal_ratio,
+            "as_signal_effects": followed,
             "noise_std": float(np.std(noise, ddof=1)),
             "noise_runs": len(noise),
             "effect_correction": "unbiased noncentrality of the observed F (truncated at 0)",
@@ -169,15 +204,25 @@ class RunsNeeded(Analysis):
         rows = [_row(name, plan, "observed") for name, plan in params.items()] + [
             _row(name, plan, "min effect") for name, plan in planned.items()
         ]
-        findings = [self._finding(n, p, context, "its effect") for n, p in params.items()]
-        findings += [self._finding(n, p, context, "the minimum effect") for n, p in planned.items()]
+        findings = [self._finding(n, p, context, rule, "its effect") for n, p in params.items()]
+        findings += [
+            self._finding(n, p, context, rule, "the minimum effect") for n, p in planned.items()
+        ]
         notes = [] if fallback is None else [fallback]
         notes.append(
             "Counts are planned on bias-corrected effects (the observed effect is the range of "
             "noisy group means and overstates the true one) for the rule signal-effects applies: "
             f"{rule_text}; 'to be called signal' adds its ratio rule (effect >= "
-            f"{self.signal_ratio:g} x noise effect)."
+            f"{rule.signal_ratio:g} x noise effect)."
+            + (f" Taken from signal-effects: {', '.join(followed)}." if followed else "")
         )
+        decides = self._signal_effects(context)
+        differs = [k for k, v in self.explicit.items() if v != getattr(decides, k)]
+        if differs:
+            notes.append(
+                f"runs-needed's {', '.join(differs)} differ from signal-effects': these counts are "
+                f"for another rule than the one that decides the verdicts."
+            )
         if len(noise) < 30 and error != "signal":
             notes.append(
                 f"The error sd comes partly from {len(noise)} noise runs; with so few the run "
@@ -195,7 +240,7 @@ class RunsNeeded(Analysis):
             )
         fmt = context.metric_format
         table = Table(
-            f"Runs per value for power {self.power} at alpha {self.alpha} ({error} error sd "
+            f"Runs per value for power {self.power} at alpha {rule.alpha:g} ({error} error sd "
             f"{context.fmt(sigma)}; f: corrected Cohen's f; sim.: the rule simulated there)",
             pd.DataFrame(rows),
             {"effect": fmt, "corrected": fmt, "f": ".2f", "sim.": ".2f", "sim. (signal)": ".2f"},
@@ -247,7 +292,15 @@ class RunsNeeded(Analysis):
             if budget < min(self.resamples, MIN_SIMULATIONS):
                 continue
             result = power.simulate_rule(
-                levels, name, runs, sigma, noise, rule, budget, context.rng(f"sim:{key}:{slot}")
+                levels,
+                name,
+                runs,
+                sigma,
+                noise,
+                rule,
+                budget,
+                context.rng(f"sim:{key}:{slot}"),
+                splits=max(MIN_SIMULATIONS, min(context.permutations, budget)),
             )
             sims = max(sims, budget)
             if slot == "significant":
@@ -263,7 +316,7 @@ class RunsNeeded(Analysis):
             "runs_per_group": n,
             "total_runs": None if n is None else n * k,
             "runs_per_group_signal": n_signal,
-            "alpha": self.alpha,
+            "alpha": rule.alpha,
             "alpha_per_test": rule.alpha_per_test,
             "power": self.power,
             "achieved_power": None if n is None else float(power.f_test_power(f2, k, n, rule)),
@@ -272,7 +325,14 @@ class RunsNeeded(Analysis):
             "simulations": sims,
         }
 
-    def _finding(self, name: str, plan: dict[str, Any], context: AnalysisContext, what: str) -> str:
+    def _finding(
+        self,
+        name: str,
+        plan: dict[str, Any],
+        context: AnalysisContext,
+        rule: power.Rule,
+        what: str,
+    ) -> str:
         n, n_signal = plan["runs_per_group"], plan["runs_per_group_signal"]
         size = (
             f"{what} of {context.fmt(plan['effect'])} ({context.fmt(plan['effect_corrected'])} "
@@ -292,7 +352,7 @@ class RunsNeeded(Analysis):
         if plan["simulated_power"] is not None:
             check = f" (the simulated rule finds it in {plan['simulated_power']:.0%} of sweeps)"
         signal = (
-            f"; to be called signal (>= {self.signal_ratio:g}x its noise effect) it takes "
+            f"; to be called signal (>= {rule.signal_ratio:g}x its noise effect) it takes "
             f"{n_signal} per value"
             if n_signal is not None
             else f"; it is never called signal within {self.max_runs} runs per value"

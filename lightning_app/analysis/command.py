@@ -54,6 +54,8 @@ class Prepared:
     failures: list[LoadFailure] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
     """Names in the order the report shows them."""
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Every loaded analysis's options, selected or not (``AnalysisContext.options``)."""
 
 
 def build_parser(
@@ -219,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
 def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: str = "") -> Report:
     """Prepare the data once and run every prepared analysis on it (the in-process API)."""
     context, used = build_context(runs, selection)
+    context.options = prepared.options
     outcomes = [_failed_outcome(f) for f in prepared.failures]
     for analysis, package, options in prepared.analyses:
         outcomes.append(run_analysis(analysis, used, context, package=package, options=options))
@@ -244,11 +247,13 @@ def instantiate(
 ) -> Prepared:
     """Build the selected analyses with their options; a bad option value is the user's mistake."""
     prepared = Prepared(failures=[f for f in failures if f.entry.name in names], order=list(names))
+    for name in classes:
+        options = cfg.get(_dest(name))
+        prepared.options[name] = options.as_dict() if isinstance(options, Namespace) else {}
     for name in names:
         if name not in classes:
             continue
-        options = cfg.get(_dest(name))
-        kwargs = options.as_dict() if isinstance(options, Namespace) else {}
+        kwargs = prepared.options[name]
         try:
             analysis = classes[name](**kwargs)
         except (TypeError, ValueError) as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -66,6 +66,9 @@ class AnalysisContext:
     notes: list[str] = field(default_factory=list)
     excluded: list[SkippedRun] = field(default_factory=list)
     """Runs of the two groups left out, with the reason."""
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Every registered analysis's options as the user set them (by analysis name), selected or
+    not, so one analysis can follow another's (runs-needed plans for signal-effects' rule)."""
     _nulls: dict[str, stats.NoiseNull] = field(default_factory=dict, repr=False)
     _model: factorial.SignalModel | None = field(default=None, repr=False)
 
@@ -206,7 +209,7 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
             raise UserError(
                 f"no config key varies across the {len(signal_ids)} signal runs with at least two "
                 f"runs per value; name the parameters with --params "
-                f"(e.g. --params model.hidden_size)"
+                f"(e.g. --params model.hidden_size)" + "".join(f". {n}" for n in alias_notes)
             )
     notes.extend(balance_notes(params))
     _refuse_confounded(params)

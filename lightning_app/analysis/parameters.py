@@ -3,9 +3,10 @@
 By default a parameter is a config key that every signal run has, that takes at least two values,
 and whose every value is shared by at least two runs. Keys that differ for every run (paths, run
 names, ids) fail the last rule; keys that split the runs exactly like another key (a directory
-named after the hidden size) are reported as aliases of it instead of counted twice. Seed keys
-(``seed_everything``, ``model.init_seed``, ``data.shuffle_seed``, any key whose last part names a
-seed) are never parameters: runs that differ only in their seed are replicates of one
+named after the hidden size) are reported as aliases of it instead of counted twice. A key whose
+values repeat except for some lone runs is named in the notes, not dropped without a word. Seed
+keys (``seed_everything``, ``model.init_seed``, ``data.shuffle_seed``, any key whose last part
+names a seed) are never parameters: runs that differ only in their seed are replicates of one
 configuration, and their spread is seed noise measured there.
 """
 
@@ -69,6 +70,7 @@ def detect_parameters(config: pd.DataFrame) -> tuple[list[Parameter], list[str]]
     """Parameters of the signal runs' ``config`` frame, and notes on keys set aside."""
     candidates: list[Parameter] = []
     seeds: list[str] = []
+    single: list[str] = []
     for key in config.columns:
         column = config[key]
         if column.map(_is_missing).any():
@@ -80,13 +82,34 @@ def detect_parameters(config: pd.DataFrame) -> tuple[list[Parameter], list[str]]
         param = _as_parameter(str(key), column)
         if param.k >= 2 and param.sizes.min() >= 2:
             candidates.append(param)
+        elif param.k >= 2 and param.sizes.max() >= 2:
+            single.append(single_run_note(param))
     params, notes = _drop_aliases(candidates)
+    notes.extend(single)
     if seeds:
         notes.append(
             f"{', '.join(seeds)} vary across the signal runs: seeds are replicates, not "
             f"parameters, so runs that differ only in them are repeats of one configuration."
         )
     return params, notes
+
+
+def single_run_note(param: Parameter) -> str:
+    """Why a key whose values repeat, but not all of them, is not analysed by default.
+
+    Such a key looks like a parameter with a lone run somewhere (a crashed or extra run); dropping
+    it without a word would hide an effect the user swept for.
+    """
+    lone = [label for label, size in zip(param.labels, param.sizes, strict=True) if size == 1]
+    which = (
+        f"value {lone[0]} has 1 run"
+        if len(lone) == 1
+        else f"values {', '.join(lone)} have 1 run each"
+    )
+    return (
+        f"{param.name}: not analysed, {which}; name it with --params to analyse it "
+        f"(a value needs 2 runs to be detected as a parameter)."
+    )
 
 
 def explicit_parameters(config: pd.DataFrame, names: Sequence[str]) -> list[Parameter]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -21,6 +22,7 @@ from analyses.signal_effects import SignalEffects, verdict
 from lightning_app.analysis import AnalysisContext, Selection, build_context
 from lightning_app.analysis.runner import check_result
 from lightning_app.analysis.synthetic import runset_from_arrays
+from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 
 PERMUTATIONS = 1999
@@ -281,6 +283,36 @@ def test_runs_needed_plans_the_rule_signal_effects_applies(
     planned = summary["min_effect"]["params"]["model.hidden_size"]
     assert planned["cohens_f_corrected"] == pytest.approx(0.002 / (sigma * math.sqrt(2 * 4)))
     assert [f.name for f in result.figures] == ["power"]
+
+
+def test_runs_needed_follows_signal_effects_options(
+    prepared: tuple[AnalysisContext, RunSet],
+) -> None:
+    """An option not given to runs-needed is signal-effects': its error pooled alone plans for the
+    pooled error term, exactly as runs-needed's own error pooled does; an explicit runs-needed
+    option still wins, with a note that the counts are for another rule."""
+    context, runs = prepared
+    set_ = {"signal-effects": {"error": "pooled", "alpha": 0.01}}
+    pooled = (dataclasses.replace(context, options=set_), runs)
+    followed, _ = _summary(RunsNeeded(resamples=0), pooled)
+    explicit, _ = _summary(RunsNeeded(resamples=0, error="pooled", alpha=0.01), prepared)
+    default, _ = _summary(RunsNeeded(resamples=0), prepared)
+    assert followed["error"] == explicit["error"] == "pooled" and default["error"] == "signal"
+    assert followed["alpha"] == 0.01 and followed["as_signal_effects"] == [
+        "alpha",
+        "correction",
+        "error",
+        "signal_ratio",
+    ]
+    assert followed["error_sd"] == explicit["error_sd"] != default["error_sd"]
+    assert followed["params"] == explicit["params"] != default["params"]
+    own, result = _summary(RunsNeeded(resamples=0, error="signal"), pooled)
+    assert own["error"] == "signal" and own["alpha"] == 0.01
+    assert own["params"] != default["params"]  # alpha still followed
+    assert any("error differ from signal-effects'" in note for note in result.notes)
+    bad = (dataclasses.replace(context, options={"signal-effects": {"alpha": 2.0}}), runs)
+    with pytest.raises(UserError, match="--signal-effects: alpha"):
+        RunsNeeded(resamples=0).run(bad[1], bad[0])
 
 
 def _power(f2: float, k: int, r: int, model_df: int, m: int) -> float:

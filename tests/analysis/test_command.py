@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,6 +130,27 @@ def test_options_from_a_config_file(wandb_dir: Path, tmp_path: Path) -> None:
     assert effects["correction"] == "bonferroni" and effects["signal_ratio"] == 1000.0
     # No effect here is 1000x its noise: the strong one is now "weak", proving the option is used.
     assert effects["params"]["model.hidden_size"]["verdict"] == "weak"
+
+
+def test_runs_needed_follows_signal_effects_options(wandb_dir: Path, tmp_path: Path) -> None:
+    """--signal-effects.error pooled alone makes runs-needed plan for the pooled error term, as
+    --runs-needed.error pooled does, even when signal-effects itself is not run."""
+
+    def plan(name: str, *options: str) -> dict[str, Any]:
+        out = tmp_path / name
+        common = ["--source", str(wandb_dir), "--noise", "noise", "--signal", "signal"]
+        run = ["--permutations", "99", "--analyses", "runs-needed", "--runs-needed.resamples", "0"]
+        main([*common, "--out", str(out), *run, *options])
+        report = json.loads((out / "report.json").read_text())
+        return dict(report["analyses"]["runs-needed"])
+
+    followed = plan("followed", "--signal-effects.error", "pooled")
+    explicit = plan("explicit", "--runs-needed.error", "pooled")
+    default = plan("default")
+    assert followed["error"] == explicit["error"] == "pooled" != default["error"]
+    assert followed["params"] == explicit["params"] != default["params"]
+    assert "error" in followed["as_signal_effects"]
+    assert "error" not in explicit["as_signal_effects"]
 
 
 @pytest.mark.parametrize(

@@ -264,3 +264,34 @@ def test_confounded_parameters_are_refused_by_name() -> None:
         build_context(runs, Selection("noise", "signal"))
     context, _ = build_context(runs, Selection("noise", "signal", params=["model.num_layers"]))
     assert list(context.params) == ["model.num_layers"]
+
+
+def test_a_key_with_a_lone_run_is_a_listed_skip() -> None:
+    """A key whose values repeat but one has a single run is not analysed by default, and the
+    notes say which key and why; named with --params it is analysed; ids stay unmentioned."""
+    configs = [
+        {"model.hidden_size": h, "data.batch_size": b, "run_dir": f"runs/{i}"}
+        for i, (h, b) in enumerate(
+            [(16, 100), (16, 100), (32, 100), (32, 100), (16, 200), (32, 100)]
+        )
+    ]
+    rng = np.random.default_rng(2)
+    runs = runset_from_arrays(rng.normal(0.9, 0.01, (6, 2)), rng.normal(0.9, 0.01, (6, 2)), configs)
+    context, _ = build_context(runs, Selection("noise", "signal", permutations=9))
+    assert list(context.params) == ["model.hidden_size"]
+    assert (
+        "data.batch_size: not analysed, value 200 has 1 run; name it with --params to analyse it "
+        "(a value needs 2 runs to be detected as a parameter)." in context.notes
+    )
+    assert not any("run_dir" in n for n in context.notes)
+    named = Selection("noise", "signal", params=["model.hidden_size", "data.batch_size"])
+    context, _ = build_context(runs, named)
+    assert list(context.params) == ["model.hidden_size", "data.batch_size"]
+
+
+def test_no_parameter_left_names_the_keys_set_aside() -> None:
+    configs = [{"data.batch_size": b} for b in (100, 100, 200, 300)]
+    rng = np.random.default_rng(3)
+    runs = runset_from_arrays(rng.normal(0.9, 0.01, (6, 2)), rng.normal(0.9, 0.01, (4, 2)), configs)
+    with pytest.raises(UserError, match=r"values 200, 300 have 1 run each; name it with --params"):
+        build_context(runs, Selection("noise", "signal", permutations=9))
