@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from lightning_app.errors import UserError
+from lightning_app.files import replacing
 
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -108,14 +109,19 @@ def _present(raw: Path) -> bool:
 
 
 def _gunzip(source: Path, target: Path) -> None:
-    partial = target.with_suffix(".partial")
+    """Decompress ``source`` into ``target`` through the shared atomic-replace helper.
+
+    Each call writes its own uniquely named temporary file, so sweep runs preparing the same
+    folder at once never write into one file, and a killed copy never leaves a half file under
+    the real name. A ``target`` another run finished meanwhile is simply replaced by the same
+    bytes.
+    """
     try:
-        with gzip.open(source, "rb") as src, open(partial, "wb") as dst:
+        with replacing(target) as tmp, gzip.open(source, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
+            shutil.copymode(source, tmp)  # the temporary file is 0600; others may share the data
     except (OSError, EOFError) as err:
-        partial.unlink(missing_ok=True)
         raise UserError(f"{source}: cannot decompress ({err})") from err
-    partial.replace(target)  # atomic: a killed copy never leaves a half file under the real name
 
 
 def _download_if_missing(dataset_class: type, root: Path) -> None:

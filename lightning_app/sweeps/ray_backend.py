@@ -45,8 +45,15 @@ CONNECT_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 60.0
 
 
-def import_ray() -> ModuleType:
-    """Ray, or the one-line install instruction."""
+def import_ray(*, private: bool = False) -> ModuleType:
+    """Ray, or the one-line install instruction.
+
+    ``private``: a private instance will be started, so Ray must keep its node on 127.0.0.1.
+    Ray reads :data:`CLUSTER_VAR` once, when it is first imported, so it is set here, before
+    the first import, not when the instance starts.
+    """
+    if private:
+        os.environ.setdefault(CLUSTER_VAR, "0")
     try:
         import ray
     except ImportError:
@@ -102,39 +109,48 @@ def connect(address: str | None, cpus: int | None = None) -> Cluster:
     Raises:
         UserError: Ray is missing, or ``address`` does not answer as a Ray cluster.
     """
-    if address is None:
-        os.environ.setdefault(CLUSTER_VAR, "0")  # read when ray is first imported
-    ray = import_ray()
+    ray = import_ray(private=address is None)
     if address is None:
         # In this (the main) thread: Ray's node processes die with the thread that started them.
-        _init(
-            ray, address="local", num_cpus=cpus, include_dashboard=False, _node_ip_address=LOOPBACK
-        )
-        return Cluster(True, LOOPBACK, alive_nodes(ray))
-    resolved = _resolve(address)
-    _probe(address, resolved)
+        # No ``_node_ip_address``: with CLUSTER_VAR=0 Ray picks 127.0.0.1 itself (and turns a
+        # 127.0.0.1 given there into the LAN address when it is not 0).
+        _init(ray, address="local", num_cpus=cpus, include_dashboard=False)
+        cluster = Cluster(True, LOOPBACK, alive_nodes(ray))
+        _check_loopback(cluster)
+        return cluster
+    if address != "auto":
+        _check_host_port(address)
+        _check_listening(address)
+    resolved = _probe(address)
     _init(ray, address=resolved, name=f"--address {address}")
     return Cluster(False, resolved, alive_nodes(ray))
 
 
-def _resolve(address: str) -> str:
-    """HOST:PORT of ``address`` (``auto``: the cluster this machine runs, as Ray finds it)."""
-    if address == "auto":
-        try:
-            from ray._private.services import canonicalize_bootstrap_address_or_die
+def _check_loopback(cluster: Cluster) -> None:
+    """Stop a private instance that Ray bound to another address than 127.0.0.1.
 
-            return str(canonicalize_bootstrap_address_or_die("auto"))
-        except (ImportError, ConnectionError, ValueError) as err:
-            raise UserError(f"--address auto: no Ray cluster on this machine ({err})") from None
+    That happens when Ray was imported before :data:`CLUSTER_VAR` was set (or it is set to 1):
+    the instance would then be reachable from the network, which its description denies.
+    """
+    outside = sorted({n.ip for n in cluster.nodes if n.ip != LOOPBACK})
+    if outside:
+        disconnect()
+        raise UserError(
+            f"the private Ray instance listens on {', '.join(outside)}, not only {LOOPBACK}: "
+            f"unset {CLUSTER_VAR} (or set it to 0), or pass --address to join a cluster"
+        )
+
+
+def _check_host_port(address: str) -> None:
+    """Refuse what is not HOST:PORT before anything is contacted."""
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or "://" in address:
         raise UserError(f"--address {address}: give HOST:PORT (ray start --head prints it) or auto")
-    return address
 
 
-def _probe(address: str, resolved: str) -> None:
-    """Fail fast when nothing answers at ``resolved``, or it does not answer as Ray's GCS."""
-    host, _, port = resolved.rpartition(":")
+def _check_listening(address: str) -> None:
+    """Fail within seconds when nothing listens at ``address`` (the common mistake)."""
+    host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=5.0):
             pass
@@ -144,25 +160,72 @@ def _probe(address: str, resolved: str) -> None:
             f"--address {address}: no Ray cluster can be reached there ({reason}); start one "
             "with `ray start --head` or leave out --address for a private instance"
         ) from None
-    code = (
-        "import sys; from ray._raylet import GcsClient; "
-        "GcsClient(address=sys.argv[1]).get_all_node_info(timeout=5)"
-    )
+
+
+PROBE_MARK = "ray-probe:"
+_PROBE_CODE = f"""
+import sys
+import ray
+try:
+    ray.init(address=sys.argv[1], log_to_driver=False, logging_level="ERROR")
+    print({PROBE_MARK!r}, "gcs", ray.get_runtime_context().gcs_address, flush=True)
+except Exception as err:
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    print({PROBE_MARK!r}, "error", lines[0], flush=True)
+    sys.exit(3)
+"""
+"""Joins in a child with public Ray API only: ``ray.init`` resolves ``auto`` and proves a GCS
+answers; the runtime context names the GCS it joined. A child, because ``ray.init`` keeps
+retrying a silent address for minutes and cannot be interrupted from this process."""
+
+
+def _probe(address: str) -> str:
+    """The GCS address (HOST:PORT) of the cluster at ``address``, within the timeout or not at all.
+
+    Raises:
+        UserError: no cluster answered within :data:`CONNECT_TIMEOUT_S`, or Ray refused to join.
+    """
     try:
-        subprocess.run(
-            [sys.executable, "-c", code, resolved],
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE_CODE, address],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            text=True,
             timeout=CONNECT_TIMEOUT_S,
-            check=True,
         )
-    except (subprocess.TimeoutExpired, subprocess.CalledProcessError):
-        raise UserError(
-            f"--address {address}: {resolved} accepts connections but no Ray cluster answered "
-            f"there within {CONNECT_TIMEOUT_S:g} s; check the address (ray status on the head "
-            "node prints it)"
-        ) from None
+    except subprocess.TimeoutExpired:
+        raise UserError(_silent(address)) from None
+    kind, _, detail = _probe_answer(done.stdout)
+    if done.returncode == 0 and kind == "gcs" and detail:
+        return detail
+    if address == "auto":
+        raise UserError(f"--address auto: no Ray cluster on this machine ({detail or 'no answer'})")
+    if kind == "error":
+        raise UserError(f"--address {address}: cannot start or join Ray: {detail}")
+    raise UserError(_silent(address))
+
+
+def _probe_answer(stdout: str) -> tuple[str, str, str]:
+    """(kind, " ", detail) of the probe's last marked line; empty strings when there is none."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith(PROBE_MARK)]
+    if not lines:
+        return "", "", ""
+    return lines[-1][len(PROBE_MARK) :].strip().partition(" ")
+
+
+def _silent(address: str) -> str:
+    """The line for an address where something listens but no Ray answers in time."""
+    if address == "auto":
+        return (
+            f"--address auto: the Ray cluster this machine records did not answer within "
+            f"{CONNECT_TIMEOUT_S:g} s; is it still running (ray status)?"
+        )
+    return (
+        f"--address {address}: {address} accepts connections but no Ray cluster answered "
+        f"there within {CONNECT_TIMEOUT_S:g} s; check the address (ray status on the head "
+        "node prints it)"
+    )
 
 
 def _init(ray: ModuleType, *, name: str = "Ray", **kwargs: Any) -> None:
@@ -307,7 +370,7 @@ def check_flags(address: str | None, gpus: str | None, warm: bool, backend: str)
         )
     if warm:
         raise UserError("--warm is for local runs; with --backend ray each run is a new process")
-    import_ray()
+    import_ray(private=address is None)
 
 
 @dataclass

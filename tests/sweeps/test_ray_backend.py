@@ -10,6 +10,7 @@ simulated (it is installed here).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -26,7 +27,7 @@ from lightning_app.runs.sources import load_runs
 from lightning_app.sweeps.ray_backend import CLUSTER_VAR
 from lightning_app.sweeps.ray_task import NODE_LINE
 from lightning_app.sweeps.runner import ATTEMPT_TAG, tagged_processes
-from tests.sweeps.conftest import InProcess, run_sweep, start_sweep, sweep_file
+from tests.sweeps.conftest import InProcess, app_env, run_sweep, start_sweep, sweep_file
 
 LOOPBACK = "127.0.0.1"
 
@@ -206,7 +207,7 @@ def test_a_run_on_a_node_that_dies_is_started_again(ray_cluster: Any, tmp_path: 
 def test_the_private_instance_runs_on_loopback_and_ctrl_c_stops_its_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(CLUSTER_VAR, "0")  # as in CI: the runner's Ray must stay on loopback
+    monkeypatch.delenv(CLUSTER_VAR, raising=False)  # the command keeps its Ray on loopback itself
     path = sweep_file(
         tmp_path,
         {"seed_everything": {"values": [11, 12, 13]}},
@@ -243,7 +244,7 @@ def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
     from lightning_app.sweeps.ray_backend import Cluster, Node, Request, check_shared_folder
     from lightning_app.sweeps.ray_task import RayLauncher
 
-    ray.init(address=ray_cluster.address, log_to_driver=False, logging_level="ERROR")
+    ray.init(address=ray_cluster.address, log_to_driver=False, logging_level=logging.ERROR)
     try:
         nodes = [Node(n, LOOPBACK, {"CPU": 1.0}) for n in alive_node_ids(ray_cluster)]
         check_shared_folder(tmp_path / "not-yet" / "sweep", Cluster(False, "x", nodes))
@@ -316,6 +317,39 @@ def test_a_listener_that_is_not_ray_is_named_within_the_timeout(
         line = one_line(sweep_cli(str(path), "--backend", "ray", "--address", address))
     assert "accepts connections but no Ray cluster answered there within 8 s" in line
     assert time.monotonic() - start < 60
+
+
+def test_address_auto_joins_the_cluster_ray_finds(
+    ray_cluster: Any,
+    sweep_cli: Callable[..., InProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)  # what `auto` reads first
+    path = sweep_file(tmp_path, {"seed_everything": {"values": [1]}})
+    line = one_line(sweep_cli(str(path), "--backend", "ray", "--address", "auto", "--threads", "2"))
+    assert f"no node of Ray at {ray_cluster.address} (2 node(s), 2 CPU)" in line, line
+
+
+def test_the_private_instance_stays_on_loopback_without_the_variable(tmp_path: Path) -> None:
+    """The command's own order (flags checked, then Ray started) keeps the node on 127.0.0.1,
+    though Ray reads the variable only when it is first imported and it is not set outside."""
+    code = (
+        "from lightning_app.sweeps import ray_backend as rb\n"
+        "rb.check_flags(None, None, False, 'ray')\n"
+        "cluster = rb.connect(None, cpus=1)\n"
+        "import ray\n"
+        "print([n.ip for n in cluster.nodes], ray.get_runtime_context().gcs_address)\n"
+        "rb.disconnect()\n"
+    )
+    env = {k: v for k, v in app_env().items() if k not in (CLUSTER_VAR, "RAY_ADDRESS")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    nodes, gcs = done.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert nodes == f"['{LOOPBACK}']" and gcs.startswith(f"{LOOPBACK}:"), done.stdout
 
 
 @pytest.mark.parametrize(

@@ -120,4 +120,4 @@ def test_fashion_mnist_full_size_offline_from_debian(tmp_path) -> None:
     assert train_x.shape == (60000, 28, 28) and test_x.shape == (10000, 28, 28)
     assert torch.bincount(train_y).tolist() == [6000] * 10
     assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
-    assert not list((tmp_path / "FashionMNIST" / "raw").glob("*.partial"))
+    assert not list((tmp_path / "FashionMNIST" / "raw").glob(".*.tmp")), "no temporary file left"
