@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -21,9 +21,7 @@ from typing import Any
 def replacing(path: Path, *, durable: bool = False) -> Iterator[Path]:
     """A temporary path to write; it replaces ``path`` when the block ends without an error,
     and is removed whatever happens."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_file(path)
     try:
         yield tmp
         if durable:
@@ -46,6 +44,18 @@ def write_json_atomic(
     """Replace ``path`` with ``data`` as JSON; ``default`` turns what JSON lacks into values."""
     with replacing(path, durable=durable) as tmp:
         tmp.write_text(json.dumps(data, indent=indent, default=default) + "\n")
+
+
+def _new_file(path: Path) -> Path:
+    """An empty file with a unique name beside ``path``, with the permissions a plain ``open``
+    would give it (0666 less the umask; ``tempfile.mkstemp`` would make it 0600)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
+        return tmp
 
 
 def _fsync(path: Path, flags: int) -> None:

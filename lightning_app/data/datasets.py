@@ -119,7 +119,6 @@ def _gunzip(source: Path, target: Path) -> None:
     try:
         with replacing(target) as tmp, gzip.open(source, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
-            shutil.copymode(source, tmp)  # the temporary file is 0600; others may share the data
     except (OSError, EOFError) as err:
         raise UserError(f"{source}: cannot decompress ({err})") from err
 

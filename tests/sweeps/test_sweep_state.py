@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -116,3 +117,16 @@ def test_unreadable_state_is_reported_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unreadable sweep state"):
         StateStore(tmp_path)
     assert (tmp_path / "state.json").read_text() == "{not json"
+
+
+def test_rewritten_files_get_a_plain_opens_permissions(tmp_path: Path) -> None:
+    """Sweep state, tidy tables and the API cache are shared files: 0666 less the umask, as any
+    file the user writes, not the 0600 of a private temporary file."""
+    path = tmp_path / "state.json"
+    umask = os.umask(0o027)
+    try:
+        write_json_atomic(path, {"runs": {}})
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
