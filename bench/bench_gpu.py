@@ -28,6 +28,13 @@ extrapolation: the study's 210 noise + 210 signal runs of 10 epochs on the GPUs 
 costed as start-up + first epoch + 9 steady epochs at that K, K runs per GPU at a time. The goal
 is <= 30 minutes on one H100/H200.
 
+DDP check: when the machine has two CUDA devices, the study's configuration (seed
+``--ddp-seed``) is also trained for one epoch by the real ``fit`` with ``--trainer.devices=2
+--trainer.strategy=ddp`` and once on one GPU, and the two runs' epoch times and test accuracies
+are printed side by side (``data.batch_size`` is the global batch, so both take the same steps).
+With fewer devices it is skipped with the reason printed; ``--cpu`` runs it as two CPU processes
+(gloo, few batches) to check the path; ``--no-ddp`` skips it, ``--ddp-only`` runs only it.
+
 ``--cpu`` checks the whole path on a machine without CUDA: the same slices with
 ``--trainer.accelerator=cpu``, ``--gpus none --workers K`` (the runner's CPU mode), a few batches
 per epoch; its numbers say nothing about a GPU. Without ``--cpu`` on such a machine the sweep
@@ -39,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -152,6 +160,102 @@ def run_slice(args: argparse.Namespace, kind: str, k: int, root: Path) -> dict[s
     }
 
 
+def cuda_devices() -> int:
+    """CUDA devices this process sees; 0 without CUDA (the dry machine)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def ddp_skip_reason(args: argparse.Namespace, visible: int) -> str | None:
+    """Why the 2-device DDP check cannot run here, or None when it can."""
+    if args.no_ddp:
+        return "--no-ddp"
+    if args.cpu:
+        return None  # dry: two CPU processes
+    if visible < 2:
+        return f"{visible} CUDA device(s) visible; the DDP check needs 2"
+    return None
+
+
+def fit_argv(args: argparse.Namespace, devices: int, run_dir: Path) -> list[str]:
+    """The real ``fit`` of the study's configuration for one epoch on ``devices`` devices."""
+    config = REPO / "configs" / "bdrnn_mnist.yaml"
+    argv = [sys.executable, "-m", "lightning_app", "fit", "--config", str(config)]
+    argv += [
+        f"--seed_everything={args.ddp_seed}",
+        f"--run_dir={run_dir}",
+        "--wandb.mode=offline",
+        f"--data.dataset={args.dataset}",
+        f"--data.data_dir={args.data_dir}",
+        "--trainer.max_epochs=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--trainer.callbacks+=epoch_timer.EpochTimer",
+        f"--trainer.devices={devices}",
+    ]
+    if devices > 1:
+        argv.append("--trainer.strategy=ddp")
+    if args.cpu:
+        argv += ["--trainer.accelerator=cpu", *_cpu_batches(args)]
+    else:
+        argv.append("--trainer.accelerator=gpu")
+        if args.batches:
+            argv.append(f"--trainer.limit_train_batches={args.batches}")
+    return argv
+
+
+def _cpu_batches(args: argparse.Namespace) -> list[str]:
+    return [f"--trainer.limit_{split}_batches={args.batches}" for split in ("train", "val", "test")]
+
+
+def test_accuracy(stdout: str) -> float:
+    """``test/acc`` from the summary line ``fit`` prints (``run ID (1 epochs): test/acc=...``)."""
+    found = re.findall(r"test/acc=([0-9.]+)", stdout)
+    if not found:
+        raise SystemExit(f"no test/acc in the run's summary:\n{stdout[-2000:]}")
+    return float(found[-1])
+
+
+def run_fit(args: argparse.Namespace, devices: int, root: Path) -> dict[str, Any]:
+    """One epoch of the study's configuration on ``devices`` devices: epoch time, test accuracy."""
+    timings = root / f"ddp-{devices}-epochs.jsonl"
+    argv = fit_argv(args, devices, root / f"ddp-{devices}")
+    print(f"$ {' '.join(argv)}", flush=True)
+    proc = subprocess.run(
+        argv, cwd=root, env=environment(timings), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n", file=sys.stderr)
+        raise SystemExit(proc.returncode)
+    (epoch,) = [json.loads(line) for line in timings.read_text().splitlines()]
+    return {
+        "devices": devices,
+        "epoch_s": epoch["epoch_s"],
+        "train_s": epoch["train_s"],
+        "test_acc": test_accuracy(proc.stdout),
+        "device": epoch["device"],
+    }
+
+
+def ddp_check(args: argparse.Namespace, root: Path) -> dict[str, Any] | None:
+    """The 2-device DDP run against a 1-device run of the same seed, or None (reason printed)."""
+    reason = ddp_skip_reason(args, 0 if args.cpu else cuda_devices())
+    if reason:
+        print(f"\nDDP check skipped: {reason}", flush=True)
+        return None
+    one, two = run_fit(args, 1, root), run_fit(args, 2, root)
+    where = "CPU processes (dry mode: says nothing about GPUs)" if args.cpu else one["device"]
+    print(f"\nDDP check, 1 epoch, seed {args.ddp_seed}, on {where}:\n")
+    print("| devices | epoch s | train s | test/acc |")
+    print("|---|---|---|---|")
+    for r in (one, two):
+        print(f"| {r['devices']} | {r['epoch_s']:.2f} | {r['train_s']:.2f} | {r['test_acc']:.4f} |")
+    print(f"\nDDP speed-up {one['epoch_s'] / two['epoch_s']:.2f}x per epoch; "
+          f"test/acc difference {two['test_acc'] - one['test_acc']:+.4f}")  # fmt: skip
+    return {"one_device": one, "two_devices": two}
+
+
 def study_minutes(by_kind: dict[str, dict[str, Any]]) -> float:
     """The study's 420 runs x 10 epochs at this K, from each slice's per-run costs."""
     seconds = 0.0
@@ -175,6 +279,9 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="dry mode without a GPU (see above)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument("--keep", action="store_true", help="keep the sweep folders")
+    parser.add_argument("--no-ddp", action="store_true", help="skip the 2-device DDP check")
+    parser.add_argument("--ddp-only", action="store_true", help="run only the DDP check")
+    parser.add_argument("--ddp-seed", type=int, default=0, help="seed of the DDP check's runs")
     args = parser.parse_args()
     if args.cpu:
         args.batches = args.batches or 5
@@ -183,7 +290,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-gpu-"))
     print(f"sweep folders and epoch timings in {root}", flush=True)
     results: list[dict[str, Any]] = []
-    for k in args.runs_per_gpu:
+    for k in [] if args.ddp_only else args.runs_per_gpu:
         for kind in args.slices:
             results.append(run_slice(args, kind, k, root))
             r = results[-1]
@@ -193,6 +300,21 @@ def main() -> None:
                 flush=True,
             )
 
+    if results:
+        report(args, results)
+    ddp = ddp_check(args, root)
+    if args.json:
+        estimates = study_estimates(args, results) if results else {}
+        numbers = {"results": results, "study_minutes": estimates, "ddp": ddp}
+        args.json.write_text(json.dumps(numbers, indent=1))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
+    """The slices' table and, with both slices, the study's estimate per K."""
     mode = "CPU dry mode (--workers K; says nothing about a GPU)" if args.cpu else "GPU"
     print(f"\ndevice: {results[0]['device']}; {mode}; {args.epochs} epochs per run, "
           f"{args.rounds} round(s) per slot\n")  # fmt: skip
@@ -203,26 +325,29 @@ def main() -> None:
               f"{60 * r['runs'] / r['runs_s']:.1f} | {r['steady_epoch_s']:.2f} | "
               f"{r['startup_s']:.1f} |")  # fmt: skip
 
-    estimates = {}
-    if set(args.slices) == set(STUDY):
+    estimates = study_estimates(args, results)
+    if estimates:
         where = "the CPU (dry mode)" if args.cpu else f"{results[0]['gpus']} GPU(s)"
         print(f"\n| K | study: 420 runs x {STUDY_EPOCHS} epochs on {where}, minutes |")
         print("|---|---|")
-        for k in args.runs_per_gpu:
-            by_kind = {r["kind"]: r for r in results if r["runs_per_gpu"] == k}
-            estimates[k] = study_minutes(by_kind)
-            print(f"| {k} | {estimates[k]:.1f} |")
+        for k, minutes in estimates.items():
+            print(f"| {k} | {minutes:.1f} |")
         best = min(estimates, key=lambda k: estimates[k])
         verdict = "meets" if estimates[best] <= GOAL_MIN else "misses"
         note = " (CPU dry mode: not a GPU estimate)" if args.cpu else ""
         print(f"\nbest K = {best}{note}: about {estimates[best]:.0f} min, which {verdict} the goal "
               f"(<= {GOAL_MIN:.0f} min on one GPU)")  # fmt: skip
-    if args.json:
-        args.json.write_text(json.dumps({"results": results, "study_minutes": estimates}, indent=1))
-    if not args.keep:
-        import shutil
 
-        shutil.rmtree(root, ignore_errors=True)
+
+def study_estimates(args: argparse.Namespace, results: list[dict[str, Any]]) -> dict[int, float]:
+    """Study minutes per K; empty unless both slices ran."""
+    if set(args.slices) != set(STUDY):
+        return {}
+    estimates = {}
+    for k in args.runs_per_gpu:
+        by_kind = {r["kind"]: r for r in results if r["runs_per_gpu"] == k}
+        estimates[k] = study_minutes(by_kind)
+    return estimates
 
 
 if __name__ == "__main__":

@@ -8,10 +8,14 @@ otherwise, so a laptop without an account never needs one.
 
 Credentials are looked up the way wandb 0.31 does (``wandb/sdk/lib/wbauth``), with the standard
 library, because wandb's own lookup is private and ``wandb.login`` writes wandb's settings file.
+The server is wandb's too: ``$WANDB_BASE_URL`` > the workspace settings file (``./wandb/settings``)
+> the global one (``$WANDB_CONFIG_DIR/settings``, else ``~/.config/wandb/settings``, where
+``wandb login --host`` stores ``base_url``) > wandb's default (``wandb/sdk/lib/settings_file.py``).
 """
 
 from __future__ import annotations
 
+import configparser
 import netrc
 import os
 from collections.abc import Mapping
@@ -66,10 +70,45 @@ def resolve_mode(
     return ModeChoice("offline", "no W&B credentials; `wandb login` to log online")
 
 
-def server_url(env: Mapping[str, str] | None = None) -> str:
-    """The W&B server runs talk to: ``$WANDB_BASE_URL`` or wandb's default."""
+def server_url(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
+    """The W&B server runs talk to, found as wandb finds it, so a ``wandb login --host`` counts.
+
+    ``$WANDB_BASE_URL`` > ``base_url`` in the workspace settings file (under ``cwd``) > in the
+    global one > wandb's default. wandb drops a trailing slash; so does this.
+    """
     env = os.environ if env is None else env
-    return env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
+    if env.get("WANDB_BASE_URL"):
+        return env["WANDB_BASE_URL"].rstrip("/")
+    for path in settings_files(env, Path.cwd() if cwd is None else cwd):
+        url = _settings_value(path, "base_url")
+        if url:
+            return url.rstrip("/")
+    return DEFAULT_BASE_URL
+
+
+def settings_files(env: Mapping[str, str], cwd: Path) -> tuple[Path, Path]:
+    """wandb's settings files, the one that wins first: the workspace's, then the global one.
+
+    The workspace folder is ``./.wandb`` when it exists, else ``./wandb`` (wandb's ``wandb_dir``).
+    """
+    dot = cwd / ".wandb"
+    workspace = (dot if dot.exists() else cwd / "wandb") / "settings"
+    if env.get("WANDB_CONFIG_DIR"):
+        config_dir = Path(env["WANDB_CONFIG_DIR"]).expanduser()
+    else:
+        config_dir = _home(env) / ".config" / "wandb"
+    return workspace, config_dir / "settings"
+
+
+def _settings_value(path: Path, key: str) -> str | None:
+    """``key`` in a settings file's ``[default]`` section; a missing or unreadable file is empty,
+    as wandb treats it."""
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path)
+    except (OSError, configparser.Error):
+        return None
+    return parser.get("default", key, fallback=None) or None
 
 
 def unreachable(choice: ModeChoice, err: BaseException) -> str:
@@ -81,7 +120,7 @@ def unreachable(choice: ModeChoice, err: BaseException) -> str:
     )
 
 
-def credentials(env: Mapping[str, str] | None = None) -> str | None:
+def credentials(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str | None:
     """Where wandb would find credentials for the server (an env var or a netrc file), if any."""
     env = os.environ if env is None else env
     for name in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE"):
@@ -92,7 +131,7 @@ def credentials(env: Mapping[str, str] | None = None) -> str | None:
         entries = netrc.netrc(str(path)).hosts
     except (OSError, netrc.NetrcParseError):
         return None
-    url = server_url(env)
+    url = server_url(env, cwd)
     hosts = _DEFAULT_HOSTS if url == DEFAULT_BASE_URL else (urlsplit(url).netloc,)
     if any(entries.get(host, (None, None, None))[2] for host in hosts):
         return str(path)
@@ -103,10 +142,15 @@ def netrc_path(env: Mapping[str, str]) -> Path:
     """The netrc file wandb reads: ``$NETRC``, else ``~/.netrc``, else ``~/_netrc`` if it exists."""
     if env.get("NETRC"):
         return Path(env["NETRC"]).expanduser()
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    home = _home(env)
     unix = home / ".netrc"
     windows = home / "_netrc"
     return windows if not unix.exists() and windows.exists() else unix
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    """``$HOME`` from ``env`` (tests pass their own), else the user's home."""
+    return Path(env["HOME"]) if env.get("HOME") else Path.home()
 
 
 def _checked(value: str, where: str) -> WandbMode:

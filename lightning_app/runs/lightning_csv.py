@@ -6,6 +6,10 @@ read as dotted ``model.hidden_size`` keys), else ``hparams.yaml`` (the module's 
 hyperparameters, keys as written there). The run id is the folder's path below the source, its
 group the logger ``name`` folder above ``version_<n>``. CSV logs record no run state: every run
 reads as ``finished``.
+
+A folder this tool's ``validate``/``test``/``predict`` logged into holds that command's config as
+``config-<command>.yaml`` (``LogConfigCallback``): it is an evaluation's results, not a training
+history, and is skipped like the W&B readers skip evaluation runs (:class:`CsvEvaluation`).
 """
 
 from __future__ import annotations
@@ -20,15 +24,32 @@ import yaml
 
 from lightning_app.runs.epoch_join import EPOCH_KEY, join_epochs_frame
 from lightning_app.runs.flat_config import flatten_config
-from lightning_app.runs.runset import Run
+from lightning_app.runs.runset import EVALUATION_JOB_TYPES, Run
 
 METRICS_FILE = "metrics.csv"
 CONFIG_FILES = ("config.yaml", "hparams.yaml")
 _VERSION_DIR = re.compile(r"^version_\w+$")
+# config-validate.yaml, config-test-2.yaml... as lightning_app.cli.config_filename names them
+_EVALUATION_CONFIG = re.compile(
+    rf"^config-({'|'.join(sorted(EVALUATION_JOB_TYPES))})(-\d+)?\.yaml$"
+)
 
 
 class CsvRunError(Exception):
     """A CSVLogger folder that cannot be read; the message is the one-line reason."""
+
+
+class CsvEvaluation(CsvRunError):
+    """A CSVLogger folder written by an evaluation command; listed as skipped, never read."""
+
+
+def evaluation_command(run_dir: Path) -> str | None:
+    """The evaluation command (``validate``...) whose config sits in ``run_dir``, if any."""
+    for path in sorted(run_dir.glob("config-*.yaml")):
+        found = _EVALUATION_CONFIG.match(path.name)
+        if found:
+            return found.group(1)
+    return None
 
 
 def find_metrics_files(root: Path) -> list[Path]:
@@ -43,6 +64,9 @@ def read_csv_run(
 ) -> tuple[Run, list[str]]:
     """One CSVLogger folder as a run, with warnings; raises :class:`CsvRunError` with a reason."""
     run_dir = metrics_path.parent
+    command = evaluation_command(run_dir)
+    if command:
+        raise CsvEvaluation(f"a {command} run: evaluation results, not a training history")
     try:
         raw = pd.read_csv(metrics_path)
     except pd.errors.EmptyDataError:

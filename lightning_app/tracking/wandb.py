@@ -10,7 +10,7 @@ from typing import Any, Literal
 import lightning as L
 import yaml
 from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_app.errors import UserError
@@ -105,6 +105,8 @@ class LogConfigCallback(SaveConfigCallback):
 
     Lightning's own callback writes to ``trainer.log_dir``, which every WandbLogger run shares,
     and logs nothing to W&B; here each run writes ``<run_dir>/config.yaml`` (rewritten on resume).
+    A CSVLogger's folder gets a copy too, under the same name (``config-validate.yaml`` for a
+    ``validate``...), so that reading CSV logs knows the run's config and which are evaluations.
     ``config.yaml`` stays a config you can run again; the W&B config also shows what the tool
     chose for the keys left at their defaults: the W&B mode, the logger and every callback; and
     the model's and DataModule's arguments sit right under ``model``/``data`` beside their
@@ -120,6 +122,9 @@ class LogConfigCallback(SaveConfigCallback):
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         text = self.parser.dump(self.config, skip_unset=False)
         (Path(trainer.default_root_dir) / self.config_filename).write_text(text)
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                _write_new(Path(logger.log_dir) / self.config_filename, text)
         if isinstance(trainer.logger, WandbLogger):
             trainer.logger.log_hyperparams(self.as_used(yaml.safe_load(text), trainer))
 
@@ -157,6 +162,16 @@ class LogConfigCallback(SaveConfigCallback):
                 listed.append({"class_path": path})
         trainer_config["callbacks"] = listed
         return config
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``path`` unless it exists: a file in a logger's folder may be the user's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("x") as file:
+            file.write(text)
+    except FileExistsError:
+        pass
 
 
 def _class_path(obj: object) -> str:

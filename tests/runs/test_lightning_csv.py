@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -136,3 +137,35 @@ def test_no_runs_in_csv_folder_is_a_user_error(tmp_path):
     (tmp_path / "x.yaml").write_text("a: 1")
     with pytest.raises(UserError, match="no runs found"):
         load_runs(str(tmp_path))
+
+
+def test_an_evaluation_in_a_csv_logged_run_leaves_its_history_alone(tmp_path: Path) -> None:
+    # The real CLI twice, as a user runs it: fit with CSVLogger, then validate into the same logs.
+    from tests.training.conftest import TINY, run_app
+
+    tiny = [*TINY, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
+    csv = ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir=logs"]
+    fit = run_app(["fit", *tiny, *csv], tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    before = load_runs(tmp_path / "logs", progress=False)
+    logged = tree_snapshot(tmp_path / "logs")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    ckpt = f"--ckpt_path={run_dir}/checkpoints/last.ckpt"
+    validate = run_app(["validate", *tiny, *csv, ckpt, f"--run_dir={run_dir}"], tmp_path)
+    assert validate.returncode == 0, validate.stderr
+    assert (tmp_path / "logs/lightning_logs/version_1/metrics.csv").is_file()  # it did log
+
+    after = load_runs(tmp_path / "logs", progress=False)
+    assert before.ids == after.ids == ["lightning_logs/version_0"]
+    pd.testing.assert_frame_equal(after.history, before.history)
+    assert (
+        after.run("lightning_logs/version_0").config["model.hidden_size"] == 16
+    )  # the fit's config.yaml beside it
+    assert [(s.id, s.reason) for s in after.skipped] == [
+        (
+            "lightning_logs/version_1",
+            "metrics.csv: a validate run: evaluation results, not a training history",
+        )
+    ]
+    # What the fit logged is untouched; the validate only added its own folder.
+    assert {k: v for k, v in tree_snapshot(tmp_path / "logs").items() if k in logged} == logged

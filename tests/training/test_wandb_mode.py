@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lightning_app.errors import UserError
-from lightning_app.wandb_mode import DEFAULT_BASE_URL, credentials, resolve_mode
+from lightning_app.wandb_mode import DEFAULT_BASE_URL, credentials, resolve_mode, server_url
 from tests.training.conftest import QUICKSTART, REPO, TINY, Result, wandb_files
 
 KEY = "k" * 40
@@ -79,6 +79,76 @@ def test_netrc_lookup_agrees_with_wandbs_own(
     theirs = read_netrc_auth(host=base_url or DEFAULT_BASE_URL)
     ours = credentials(env)
     assert (ours is not None) == (theirs is not None)
+
+
+MYCORP = "https://wandb.mycorp.com"
+
+
+def wandb_login_host(tmp_path: Path, host: str = MYCORP) -> tuple[Path, Path]:
+    """A home and a working folder after ``wandb login --host HOST KEY`` (it needs the server, so
+    its files are written here as wandb 0.31 writes them: the key in ``.netrc`` under the host,
+    ``base_url`` in the global settings file, ``wandb/sdk/wandb_login.py``)."""
+    home = netrc_home(tmp_path, host.removeprefix("https://"))
+    settings = home / ".config" / "wandb" / "settings"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(f"[default]\nbase_url = {host}\n\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    return home, work
+
+
+def wandbs_base_url(home: Path, work: Path, env: dict[str, str]) -> str:
+    """The server wandb 0.31 itself settles on in ``work`` (its settings are what ``wandb.init``
+    uses; only the public ``wandb.setup``, no run and no server)."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    full |= {"HOME": str(home), "WANDB_SILENT": "true", **env}
+    code = "import wandb; print(wandb.setup().settings.base_url)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=work, env=full, capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_a_wandb_login_host_logs_online(tmp_path: Path) -> None:
+    home, work = wandb_login_host(tmp_path)
+    env = {"HOME": str(home)}
+    assert server_url(env, work) == MYCORP
+    assert credentials(env, work) == str(home / ".netrc")
+    # $WANDB_BASE_URL still wins: another server, whose key this netrc does not hold
+    assert credentials(env | {"WANDB_BASE_URL": "https://other.example.org"}, work) is None
+
+
+@pytest.mark.parametrize(
+    ("layout", "expected"),
+    [
+        ("global", MYCORP),  # what `wandb login --host` leaves
+        ("config_dir", "https://elsewhere.example.org"),  # $WANDB_CONFIG_DIR/settings
+        ("workspace", "https://team.example.org"),  # ./wandb/settings over the global file
+        ("dot_workspace", "https://dot.example.org"),  # ./.wandb/settings when .wandb exists
+        ("env", "https://env.example.org"),  # $WANDB_BASE_URL over both files
+        ("empty", DEFAULT_BASE_URL),  # a settings file without base_url
+    ],
+)
+def test_server_follows_wandbs_settings_files(layout, expected, tmp_path: Path) -> None:
+    home, work = wandb_login_host(tmp_path)
+    env: dict[str, str] = {}
+    if layout == "config_dir":
+        config = tmp_path / "config"
+        config.mkdir()
+        (config / "settings").write_text(f"[default]\nbase_url = {expected}/\n")
+        env["WANDB_CONFIG_DIR"] = str(config)
+    elif layout in ("workspace", "dot_workspace"):
+        folder = work / ("wandb" if layout == "workspace" else ".wandb")
+        folder.mkdir()
+        (folder / "settings").write_text(f"[default]\nbase_url = {expected}\n")
+    elif layout == "env":
+        env["WANDB_BASE_URL"] = expected
+    elif layout == "empty":
+        (home / ".config" / "wandb" / "settings").write_text("[default]\nmode = offline\n")
+    ours = server_url({"HOME": str(home)} | env, work)
+    assert ours == expected
+    assert ours == wandbs_base_url(home, work, env)
 
 
 def test_a_mode_that_is_not_a_mode_is_named() -> None:
