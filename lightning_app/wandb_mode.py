@@ -1,7 +1,10 @@
 """The one W&B mode rule, shared by ``fit`` (and the other run commands), ``sweep`` and ``analyze``.
 
-Precedence: an explicit flag (``--wandb.mode``, ``--wandb-mode``) > ``$WANDB_MODE`` > the config
-file's ``wandb.mode`` > automatic. Automatic is ``online`` when wandb has credentials
+Precedence: an explicit flag (``--wandb.mode``, ``--wandb-mode``) > ``$WANDB_MODE`` > the
+``mode`` that ``wandb offline`` / ``wandb disabled`` store in wandb's settings files (``wandb
+online`` clears it) > the config file's ``wandb.mode`` > automatic. The environment and wandb's
+own settings are the user's, a config file is the project's (often shared): the user's wins.
+Automatic is ``online`` when wandb has credentials
 (``$WANDB_API_KEY``, ``$WANDB_IDENTITY_TOKEN_FILE``, or the netrc entry ``wandb login`` writes for
 the W&B host) or the process runs under ``wandb agent`` (``$WANDB_SWEEP_ID``); ``offline``
 otherwise, so a laptop without an account never needs one.
@@ -54,12 +57,17 @@ def resolve_mode(
     flag_name: str = "--wandb.mode",
     env: Mapping[str, str] | None = None,
 ) -> ModeChoice:
-    """The mode a run logs in: ``flag`` > ``$WANDB_MODE`` > ``config`` > automatic."""
+    """The mode a run logs in: ``flag`` > ``$WANDB_MODE`` > wandb's settings > ``config`` >
+    automatic."""
     env = os.environ if env is None else env
     if flag:
         return ModeChoice(_checked(flag, flag_name), flag_name)
     if env.get("WANDB_MODE"):
         return ModeChoice(_checked(env["WANDB_MODE"], "WANDB_MODE"), "$WANDB_MODE")
+    stored = settings_mode(env)
+    if stored:
+        value, path = stored
+        return ModeChoice(_checked(value, f"mode in {path}"), f"`wandb {value}` in {path}")
     if config:
         return ModeChoice(_checked(config, "wandb.mode"), "the config's wandb.mode")
     if env.get("WANDB_SWEEP_ID"):
@@ -84,6 +92,19 @@ def server_url(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         if url:
             return url.rstrip("/")
     return DEFAULT_BASE_URL
+
+
+def settings_mode(
+    env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> tuple[str, Path] | None:
+    """The ``mode`` wandb's settings files hold (``wandb offline`` writes it) and the file, if
+    any; the workspace file wins over the global one, as in wandb."""
+    env = os.environ if env is None else env
+    for path in settings_files(env, Path.cwd() if cwd is None else cwd):
+        mode = _settings_value(path, "mode")
+        if mode:
+            return mode, path
+    return None
 
 
 def settings_files(env: Mapping[str, str], cwd: Path) -> tuple[Path, Path]:

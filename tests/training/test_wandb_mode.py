@@ -224,3 +224,29 @@ def test_a_wandb_login_logs_online_and_an_unreachable_server_stops_the_run(
     assert f"warning: W&B online (W&B credentials in {home / '.netrc'})" in fallback.stderr
     assert "logging offline as --wandb.fallback=offline asks" in fallback.stderr
     assert len(wandb_files(work)) == 1  # the offline run, ready for `wandb sync`
+
+
+def wandb_command(work: Path, home: Path, *args: str) -> None:
+    """wandb's own CLI (``wandb offline``/``online`` write its settings files, no server)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    subprocess.run(
+        [sys.executable, "-m", "wandb", *args], cwd=work, env=env | {"HOME": str(home)},
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+
+
+def test_wandb_offline_and_online_are_obeyed(tmp_path: Path, monkeypatch) -> None:
+    home = netrc_home(tmp_path, "api.wandb.ai")  # logged in: automatic would be online
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    env = {"HOME": str(home)}
+    wandb_command(work, home, "offline")
+    choice = resolve_mode(env=env)
+    assert choice.mode == "offline" and choice.reason.startswith("`wandb offline` in "), choice
+    # the user's own settings outrank a (shared) config file, $WANDB_MODE and a flag outrank them
+    assert resolve_mode(config="online", env=env).mode == "offline"
+    assert resolve_mode(env=env | {"WANDB_MODE": "online"}).mode == "online"
+    assert resolve_mode(flag="online", env=env).mode == "online"
+    wandb_command(work, home, "online")  # clears the setting: automatic again
+    assert resolve_mode(env=env).reason == f"W&B credentials in {home / '.netrc'}"
