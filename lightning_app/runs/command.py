@@ -9,9 +9,8 @@ from typing import TextIO
 
 from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
-from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
-from lightning_app.runs.tidy import TIDY_SUFFIXES, write_tidy
+from lightning_app.runs.tidy import check_tidy_path, write_tidy
 
 DESCRIPTION = """\
 Read logged runs from any source and write them as one tidy table: one row per run x epoch,
@@ -55,10 +54,7 @@ def export(
     from lightning_app.runs.sources import load_runs
 
     path = Path(to)
-    if path.suffix.lower() not in TIDY_SUFFIXES:
-        raise UserError(f"--to {to}: unknown table type {path.suffix!r}; use .parquet or .csv")
-    if not path.parent.is_dir():
-        raise UserError(f"--to {to}: folder {path.parent} does not exist")
+    check_tidy_path(path, f"--to {to}")
     runs = load_runs(
         source,
         group=group,

@@ -73,16 +73,22 @@ def _objects(values: list[Any]) -> pd.Series:
     return series
 
 
+def check_tidy_path(path: Path, name: str | None = None) -> None:
+    """Refuse a path ``write_tidy`` cannot write, before any work (``name``: how the user gave
+    it, e.g. ``--to runs.csv``)."""
+    name = name or str(path)
+    if path.suffix.lower() not in TIDY_SUFFIXES:
+        raise UserError(f"{name}: unknown table type {path.suffix!r}; use .parquet or .csv")
+    if not path.parent.is_dir():
+        raise UserError(f"{name}: folder {path.parent} does not exist")
+
+
 def write_tidy(runset: RunSet, path: Path) -> None:
     """Write ``runset`` as ``.parquet`` or ``.csv`` (by suffix), replacing the file atomically."""
+    check_tidy_path(path)
     frame = tidy_frame(runset)
-    suffix = path.suffix.lower()
-    if suffix not in TIDY_SUFFIXES:
-        raise UserError(f"{path}: unknown table type {suffix!r}; use .parquet or .csv")
-    if not path.parent.is_dir():
-        raise UserError(f"{path}: folder {path.parent} does not exist")
     with replacing(path) as tmp:
-        if suffix == ".parquet":
+        if path.suffix.lower() == ".parquet":
             pq.write_table(_to_arrow(frame), tmp)
         else:
             _to_csv_frame(frame).to_csv(tmp, index=False)
