@@ -235,17 +235,20 @@ def selected_class(args: list[str], key: str) -> str | None:
     keeping the values it accepts (``learning_rate``) and dropping the others (``hidden_size``).
     """
     chosen: str | None = None
-    configured_default = False
+    after_default = False  # whether a config for the default class came before ``chosen``
+    default_seen = False
     for i, arg in enumerate(args):
         name, has_value, value = arg.partition("=")
         if not has_value:
             value = args[i + 1] if i + 1 < len(args) else ""
-        if name in (f"--{key}", f"--{key}.class_path"):
-            chosen = _class_in(value, key, nested=False) or chosen
-        elif name in ("--config", "-c"):
-            chosen = _class_in(value, key, nested=True) or chosen
-            configured_default = configured_default or _configures_default(value, key)
-    return None if configured_default else chosen
+        is_config = name in ("--config", "-c")
+        if is_config or name in (f"--{key}", f"--{key}.class_path"):
+            found = _class_in(value, key, nested=is_config)
+            if found:
+                chosen, after_default = found, default_seen
+        if is_config:
+            default_seen = default_seen or _configures_default(value, key)
+    return None if after_default else chosen
 
 
 def _is_subclass(class_path: str, base: type) -> bool:

@@ -249,3 +249,13 @@ def test_a_class_chosen_after_a_config_keeps_the_values_it_accepts(in_process) -
     assert "model.hidden_size is not an argument of lightning_app.examples.DigitsCNN" in (
         result.stderr
     )
+
+
+def test_a_config_after_the_class_flag_sets_that_class(own: Path, in_process) -> None:
+    """A config file after ``--model=...`` configures the chosen class, which keeps its own
+    defaults for the rest (MyNet's learning rate, not the BDRNN's)."""
+    (own / "extra.yaml").write_text("model:\n  hidden: 64\n")
+    result = in_process()("fit", "--model=mynet.MyNet", "--config", "extra.yaml", "--print_config")
+    assert result.returncode == 0, result.stderr
+    model = yaml.safe_load(result.stdout)["model"]
+    assert model["init_args"] == {"hidden": 64, "learning_rate": 0.001, "init_seed": None}
