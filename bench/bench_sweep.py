@@ -36,9 +36,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def sweep_file(folder: Path, runs: int, hidden: int, batches: int, epochs: int) -> Path:
+def seed_sweep(folder: Path, name: str, runs: int, fit_args: list[str]) -> Path:
+    """A grid sweep file over ``runs`` seeds of ``fit`` with ``fit_args``, written in ``folder``."""
     data = {
-        "name": "bench",
+        "name": name,
         "method": "grid",
         "parameters": {"seed_everything": {"values": list(range(runs))}},
         "command": [
@@ -47,20 +48,31 @@ def sweep_file(folder: Path, runs: int, hidden: int, batches: int, epochs: int) 
             "-m",
             "lightning_app",
             "fit",
+            *fit_args,
+            f"--wandb.group={name}",
+            "${args}",
+        ],
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def sweep_file(folder: Path, runs: int, hidden: int, batches: int, epochs: int) -> Path:
+    return seed_sweep(
+        folder,
+        "bench",
+        runs,
+        [
             "--config",
             str(REPO / "configs" / "quickstart.yaml"),
-            "--wandb.group=bench",
             f"--model.hidden_size={hidden}",
             f"--trainer.max_epochs={epochs}",
             f"--trainer.limit_train_batches={batches}",
             "--trainer.enable_progress_bar=false",
             "--trainer.enable_model_summary=false",
-            "${args}",
         ],
-    }
-    path = folder / "bench.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    )
 
 
 def run(

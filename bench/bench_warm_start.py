@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from bench_sweep import seed_sweep  # this folder: bench/
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -61,24 +61,7 @@ def cold_fit(folder: Path) -> float:
 
 
 def tiny_sweep(folder: Path, runs: int) -> Path:
-    data = {
-        "name": "bench-warm",
-        "method": "grid",
-        "parameters": {"seed_everything": {"values": list(range(runs))}},
-        "command": [
-            "${env}",
-            "${interpreter}",
-            "-m",
-            "lightning_app",
-            "fit",
-            *TINY,
-            "--wandb.group=bench-warm",
-            "${args}",
-        ],
-    }
-    path = folder / "bench-warm.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return seed_sweep(folder, "bench-warm", runs, TINY)
 
 
 def sweep(path: Path, folder: Path, workers: int, cold: bool, count: int | None = None) -> dict:
