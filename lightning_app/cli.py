@@ -243,11 +243,12 @@ def selected_class(args: list[str], key: str) -> str | None:
             value = args[i + 1] if i + 1 < len(args) else ""
         is_config = name in ("--config", "-c")
         if is_config or name in (f"--{key}", f"--{key}.class_path"):
-            found = _class_in(value, key, nested=is_config)
+            node = _section(value, key, nested=is_config)
+            found = _class_of(node)
             if found:
                 chosen, after_default = found, default_seen
-        if is_config:
-            default_seen = default_seen or _configures_default(value, key)
+            # a config's arguments for ``key`` without a class: the default class's
+            default_seen |= is_config and isinstance(node, dict) and bool(node) and not found
     return None if after_default else chosen
 
 
@@ -269,24 +270,22 @@ def _load(value: str) -> Any:
         return None  # the parser reports it
 
 
-def _class_in(value: str, key: str, *, nested: bool) -> str | None:
-    """A class path from a flag's value: a class path itself, or a YAML file/mapping with one."""
+def _section(value: str, key: str, *, nested: bool) -> Any:
+    """What a flag's value gives ``key``, read once: a class path, or a YAML mapping (from a
+    file, or the text itself, under ``key`` when ``nested``)."""
     if not nested and not value.endswith((".yaml", ".yml", ".json")) and "{" not in value:
         return value or None
     loaded = _load(value)
-    node = loaded.get(key) if nested and isinstance(loaded, dict) else loaded
+    return loaded.get(key) if nested and isinstance(loaded, dict) else loaded
+
+
+def _class_of(node: Any) -> str | None:
+    """The class path a section names, if any."""
     if isinstance(node, str):
         return node
     if isinstance(node, dict) and isinstance(node.get("class_path"), str):
         return str(node["class_path"])
     return None
-
-
-def _configures_default(value: str, key: str) -> bool:
-    """Whether the config file ``value`` sets ``key``'s arguments without naming a class."""
-    loaded = _load(value)
-    node = loaded.get(key) if isinstance(loaded, dict) else None
-    return isinstance(node, dict) and bool(node) and "class_path" not in node
 
 
 def trained_group(run_dir: Path) -> str | None:
