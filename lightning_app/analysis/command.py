@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter, Namespace
 
-from lightning_app.analysis import sequential
+from lightning_app import adaptive_record
 from lightning_app.analysis.base import Analysis
 from lightning_app.analysis.context import Selection, build_context
 from lightning_app.analysis.registry import LoadFailure, Registry
@@ -227,7 +227,7 @@ def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: s
         outcomes.append(run_analysis(analysis, used, context, package=package, options=options))
     order = {name: i for i, name in enumerate(prepared.order)}
     outcomes.sort(key=lambda o: order.get(o.name, len(order)))
-    found = sequential.find_summary(source, selection.signal) if source else None
+    found = adaptive_record.find(source, selection.signal) if source else None
     return Report(
         context,
         outcomes,

@@ -172,7 +172,7 @@ def _adaptive_json(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _adaptive_markdown(record: Mapping[str, Any]) -> list[str]:
     """How the adaptive signal sweep stopped: its decisions and a table of its looks."""
-    from lightning_app.analysis.sequential import summary_lines
+    from lightning_app.adaptive_record import summary_lines
 
     lines = ["## Adaptive replicates: how the signal sweep stopped", ""]
     lines += [f"- {_escape(line)}" for line in summary_lines(record)]

@@ -33,12 +33,10 @@ validation (``simulate``) runs the very decision code the sweep runs.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
@@ -48,8 +46,6 @@ from lightning_app.analysis.power import Correction
 
 Spending = Literal["obrien-fleming", "pocock"]
 SPENDINGS: tuple[Spending, ...] = ("obrien-fleming", "pocock")
-SUMMARY_FILE = "adaptive.json"
-"""The adaptive sweep's record in its folder; ``analyze`` reads it (see :func:`find_summary`)."""
 
 
 def spending(t: np.ndarray | float, alpha: float, kind: Spending = "obrien-fleming") -> np.ndarray:
@@ -358,69 +354,13 @@ def fixed_runs_at_power(fixed_power: np.ndarray, target: float, configurations: 
     return float(configurations * (s - 1 + frac))
 
 
-# -- the sweep's record, as analyze reads it ------------------------------------------------------
-
-
-def find_summary(source: str, group: str) -> tuple[Path, dict[str, Any]] | None:
-    """The adaptive record of sweep ``group`` under a local folder ``source``, if there is one.
-
-    ``source`` is what ``analyze --source`` got: the sweep's own folder or one above it
-    (``sweeps/``). Other sources (W&B projects, tidy files) have no sweep folder: None.
-    """
-    root = Path(source)
-    if not root.is_dir():
-        return None
-    candidates = [root / SUMMARY_FILE, *sorted(root.glob(f"*/{SUMMARY_FILE}"))]
-    for path in candidates:
-        if not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("name") == group:
-            return path, data
-    return None
-
-
-def summary_lines(summary: Mapping[str, Any]) -> list[str]:
-    """How an adaptive sweep stopped, as markdown bullets (report.md; the terminal prints them)."""
-    design = summary.get("design", {})
-    looks = summary.get("looks", [])
-    stopped = summary.get("stopped") or {}
-    lines = [
-        f"Adaptive replicates: up to {design.get('looks')} looks ({design.get('spending')} alpha "
-        f"spending, alpha {design.get('alpha')}, {design.get('seeds_per_round')} seed(s) of "
-        f"`{design.get('seed_key')}` per round, at most {design.get('max_runs')} runs).",
-    ]
-    if stopped:
-        lines.append(
-            f"Stopped after look {stopped.get('look')} with {stopped.get('runs')} runs: "
-            f"{stopped.get('reason')}."
-        )
-    else:
-        lines.append(
-            f"Not finished: {len(looks)} look(s) made so far; rerun the sweep command to go on."
-        )
-    for name, decision in (summary.get("decisions") or {}).items():
-        lines.append(f"`{name}`: {decision.get('text')}")
-    lines.append(
-        "Only the sequential decisions control the false-positive rate at alpha over the looks; "
-        "the p-values of signal-effects below are computed as if the run count had been fixed "
-        "in advance."
-    )
-    return lines
-
-
 __all__ = [
     "SPENDINGS",
-    "SUMMARY_FILE",
     "Design",
     "Look",
     "Planted",
     "Simulated",
     "equal_rounds",
-    "find_summary",
     "fixed_runs_at_power",
     "look",
     "look_levels",

@@ -25,7 +25,7 @@ def print_report(report: Report, console: Console | None = None) -> None:
     for note in c.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     if report.adaptive is not None:
-        from lightning_app.analysis.sequential import summary_lines
+        from lightning_app.adaptive_record import summary_lines
 
         console.print()
         console.print("[bold cyan]adaptive replicates[/]  [dim]how the signal sweep stopped[/]")

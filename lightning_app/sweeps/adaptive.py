@@ -23,12 +23,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from rich.console import Console
 
+from lightning_app import adaptive_record
 from lightning_app.analysis import sequential
 from lightning_app.analysis.parameters import explicit_parameters, is_seed_key
 from lightning_app.errors import UserError
@@ -36,7 +36,7 @@ from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.runner import Summary
 from lightning_app.sweeps.spec import SweepSpec
-from lightning_app.sweeps.state import STATE_FILE, StateStore, write_json_atomic
+from lightning_app.sweeps.state import STATE_FILE, StateStore
 
 FORMAT = 1
 DEFAULT_SEEDS_PER_ROUND = 2
@@ -252,15 +252,11 @@ def describe(rounds: Rounds) -> list[str]:
 # -- the record -----------------------------------------------------------------------------------
 
 
-def summary_path(root: Path) -> Path:
-    return root / sequential.SUMMARY_FILE
-
-
 def check_folder(folder: SweepFolder, options: AdaptiveOptions | None) -> None:
     """Refuse to mix a fixed and an adaptive sweep in one folder, or change the design."""
     if not folder.exists():
         return
-    path = summary_path(folder.root)
+    path = adaptive_record.path_in(folder.root)
     if options is None:
         if path.is_file():
             raise UserError(
@@ -275,7 +271,7 @@ def check_folder(folder: SweepFolder, options: AdaptiveOptions | None) -> None:
                 "an adaptive one"
             )
         return
-    stored = _load(path).get("options", {})
+    stored = adaptive_record.load(path).get("options", {})
     for name, value in options.design_options().items():
         if stored.get(name) != value:
             flag = "--" + name.replace("_", "-")
@@ -283,14 +279,6 @@ def check_folder(folder: SweepFolder, options: AdaptiveOptions | None) -> None:
                 f"{folder.root} was started with {flag} {stored.get(name)}, not {value}; the "
                 "looks were planned with it: rerun with the same options or pass --dir"
             )
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: unreadable adaptive record ({err})") from None
-    return data
 
 
 def _new_record(spec: SweepSpec, rounds: Rounds, options: AdaptiveOptions) -> dict[str, Any]:
@@ -343,10 +331,10 @@ def run_adaptive(
     workers: int,
 ) -> None:
     """Run rounds and make looks until the design stops; resumable at any instant."""
-    path = summary_path(folder.root)
-    record = _load(path) if path.is_file() else _new_record(spec, rounds, options)
+    path = adaptive_record.path_in(folder.root)
+    record = adaptive_record.load(path) if path.is_file() else _new_record(spec, rounds, options)
     if not path.is_file():
-        write_json_atomic(path, record)
+        adaptive_record.write(path, record)
     for line in describe(rounds):
         console.print(line)
     if record["stopped"]:
@@ -360,7 +348,7 @@ def run_adaptive(
             estimate = _round_estimate(store, rounds.rounds[look - 1], workers)
             if record["elapsed_s"] + estimate > options.max_hours * 3600:
                 _stop(record, look - 1, rounds, "max-hours", _hours_reason(record, estimate))
-                write_json_atomic(path, record)
+                adaptive_record.write(path, record)
                 _print_end(console, record)
                 return
         console.print(
@@ -369,11 +357,11 @@ def run_adaptive(
         )
         summary = run_round(todo)
         record["elapsed_s"] += summary.elapsed_s
-        write_json_atomic(path, record)
+        adaptive_record.write(path, record)
         finish(summary, len(todo))  # exits unless every run of the round is done
         result = make_look(folder, spec, rounds, options, look)
         _record_look(record, rounds, look, result)
-        write_json_atomic(path, record)
+        adaptive_record.write(path, record)
         console.print(_look_line(record["looks"][-1], rounds))
         if record["stopped"]:
             break

@@ -15,6 +15,7 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
+from lightning_app import adaptive_record
 from lightning_app.analysis import sequential
 from lightning_app.analysis.calibration import binomial_halfwidth
 from lightning_app.analysis.command import Prepared, analyze
@@ -152,12 +153,12 @@ def record() -> dict:
 def test_analyze_finds_the_adaptive_record_of_the_signal_sweep(tmp_path: Path) -> None:
     folder = tmp_path / "sweeps" / "adaptive-signal"
     folder.mkdir(parents=True)
-    (folder / sequential.SUMMARY_FILE).write_text(json.dumps(record()))
+    (folder / adaptive_record.FILE_NAME).write_text(json.dumps(record()))
     for source in (tmp_path / "sweeps", folder):
-        found = sequential.find_summary(str(source), "adaptive-signal")
+        found = adaptive_record.find(str(source), "adaptive-signal")
         assert found is not None and found[1]["stopped"]["look"] == 2
-    assert sequential.find_summary(str(tmp_path / "sweeps"), "signal") is None
-    assert sequential.find_summary(str(tmp_path / "runs.csv"), "adaptive-signal") is None
+    assert adaptive_record.find(str(tmp_path / "sweeps"), "signal") is None
+    assert adaptive_record.find(str(tmp_path / "runs.csv"), "adaptive-signal") is None
 
 
 def test_the_report_says_how_the_adaptive_sweep_stopped(planted: RunSet) -> None:
