@@ -139,7 +139,7 @@ def cli_beside(
     cli.trainer.fit(cli.model, cli.datamodule)
     import wandb
 
-    wandb.finish()  # a second run in this process must not reuse the first (DESIGN.md)
+    wandb.finish()  # a second run in this process must not reuse the first (docs/architecture.md)
     return interleaved
 
 
