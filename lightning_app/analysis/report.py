@@ -1,6 +1,6 @@
 """report.json and report.md (with PNG figures) assembled from the analyses' outcomes.
 
-report.json's top level is the contract in docs/architecture.md: ``metric``, ``noise`` and ``signal``
+report.json's top level is a contract (docs/architecture.md): ``metric``, ``noise`` and ``signal``
 (``{"group", "runs"}``), ``skipped_runs`` (``[{"id", "reason"}]``) and ``analyses`` (one key per
 analysis; a failed one holds ``{"error": ...}``); ``failures`` lists every failed analysis with its
 package, including a second plugin registered under a name that already ran. report.md is plain
