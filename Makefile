@@ -1,5 +1,5 @@
 # One command per published result. Run from the repository root after `pip install -e ".[dev]"`.
-.PHONY: study study-replicated study-report validate test lint bench bench-gpu
+.PHONY: study study-replicated study-report validate test lint docs bench bench-gpu
 
 WORKERS ?= 2
 
@@ -28,6 +28,10 @@ test:
 
 lint:
 	ruff check . && ruff format --check . && mypy
+
+# The documentation site (mkdocs.yml): --strict fails on a broken link or anchor. Written to build/site/.
+docs:
+	mkdocs build --strict --site-dir build/site
 
 bench:
 	python bench/bench_training.py

@@ -1,4 +1,4 @@
-"""MkDocs hook: pages that are whole files from the repository root (README.md, BENCHMARKS.md, CONTRIBUTING.md).
+"""MkDocs hook: site pages that are whole files from the repository root (README.md, ...).
 
 A stub page in docs/ holds one line ``{% root "BENCHMARKS.md" %}``; this hook puts the file's text
 there and rewrites its links, written for GitHub from the root (``docs/ray.md``, ``README.md``),
@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 INCLUDE = re.compile(r'^\{% root "([^"]+)" %\}$', re.MULTILINE)
 LINK = re.compile(r"\]\(([^)#\s]*)(#[^)\s]*)?\)")
 # Root files that have a page of their own on the site.
-PAGES = {"README.md": "index.md", "BENCHMARKS.md": "benchmarks.md", "CONTRIBUTING.md": "contributing.md"}
+PAGES = {
+    "README.md": "index.md",
+    "BENCHMARKS.md": "benchmarks.md",
+    "CONTRIBUTING.md": "contributing.md",
+}
 
 
 def _link(match: re.Match[str]) -> str:
