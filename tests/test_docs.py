@@ -328,3 +328,23 @@ def test_adaptive_savings_for_large_effects_match_validation() -> None:
     assert match
     for quoted, value in zip(match.groups(), _saved_for_large_effects(), strict=True):
         assert abs(float(quoted) - value * 100) <= 0.5 + 1e-9, (quoted, value)
+
+
+# --- CONTRIBUTING's promise table names tests that exist ---------------------------------------
+
+
+def test_every_test_the_promise_table_names_exists() -> None:
+    text = _read("CONTRIBUTING.md")
+    table = text.split("## Promises and the tests that check them", 1)[1].split("\n## ", 1)[0]
+    named = 0
+    for row in table.splitlines():
+        current = ""
+        for ref in re.findall(r"`((?:tests/[\w/]+\.py)?(?:::\w+)?|tests/[\w/]+/?)`", row):
+            path, _, name = ref.partition("::")
+            current = path or current
+            assert (ROOT / current).exists(), ref
+            if name:
+                source = (ROOT / current).read_text(encoding="utf-8")
+                assert re.search(rf"def {name}\(", source), f"{current}::{name} not found"
+                named += 1
+    assert named >= 20
