@@ -348,3 +348,13 @@ def test_every_test_the_promise_table_names_exists() -> None:
                 assert re.search(rf"def {name}\(", source), f"{current}::{name} not found"
                 named += 1
     assert named >= 20
+
+
+def test_benchmarks_summary_quotes_only_numbers_its_sections_measured() -> None:
+    text = _read("BENCHMARKS.md")
+    before, after = text.split("## In short", 1)
+    summary, rest = after.split("\n## ", 1)
+    measured = set(re.findall(r"\d[\d,]*(?:\.\d+)?", before + rest))
+    quoted = re.findall(r"\d[\d,]*(?:\.\d+)?", summary)
+    assert quoted
+    assert [n for n in quoted if n not in measured] == []
