@@ -358,3 +358,29 @@ def test_benchmarks_summary_quotes_only_numbers_its_sections_measured() -> None:
     quoted = re.findall(r"\d[\d,]*(?:\.\d+)?", summary)
     assert quoted
     assert [n for n in quoted if n not in measured] == []
+
+
+def _variance_check(folder: str) -> dict[str, Any]:
+    check: dict[str, Any] = _report(folder)["analyses"]["signal-effects"]["variance_check"]
+    return check
+
+
+def test_seed_noise_numbers_match_both_reports() -> None:
+    row = _study_table_row("The verdicts with replicates", "seed noise check")
+    fixed, replicated = _variance_check(STUDY), _variance_check(REPLICATED)
+    assert (
+        f"residual sd {_pct(fixed['signal_sd'])} vs noise runs {_pct(fixed['noise_sd'])} "
+        f"(ratio {fixed['variance_ratio']:.2f}, p = {fixed['p_value']:.2f})"
+    ) in row
+    assert (
+        f"between seeds of one configuration {_pct(replicated['signal_sd'])}** vs "
+        f"{_pct(replicated['noise_sd'])} (ratio {replicated['variance_ratio']:.2f}, "
+        f"p = {replicated['p_value']:.2f})"
+    ) in row
+    statistics = " ".join(_read("docs/statistics.md").split())
+    assert f"residual variance is {fixed['variance_ratio']:.2f}x the noise runs'" in statistics
+    batch = _signal(STUDY, "data.batch_size")
+    assert (
+        f"F({batch['df_num']}, {batch['df_denom']}) = {batch['f_statistic']:.2g}, "
+        f"p = {batch['p_value']:.1g} in the additive model"
+    ) in statistics
