@@ -384,3 +384,35 @@ def test_seed_noise_numbers_match_both_reports() -> None:
         f"F({batch['df_num']}, {batch['df_denom']}) = {batch['f_statistic']:.2g}, "
         f"p = {batch['p_value']:.1g} in the additive model"
     ) in statistics
+
+
+def _needed(folder: str, param: str) -> tuple[int, int]:
+    entry = _report(folder)["analyses"]["runs-needed"]["params"][param]
+    return entry["runs_per_group"], entry["runs_per_group_signal"]
+
+
+def test_study_page_runs_needed_match_both_reports() -> None:
+    text = " ".join(_read("docs/study-cpu.md").split())
+    hidden, batch, layers = (_needed(STUDY, STUDY_ROWS[label]) for label in STUDY_ROWS)
+    assert (
+        f"**hidden size {hidden[0]} per value** ({hidden[1]} to be called signal), "
+        f"**batch size {batch[0]}** ({batch[1]}), **layer count {layers[0]}** ({layers[1]})"
+    ) in text
+    again = [_needed(REPLICATED, STUDY_ROWS[label]) for label in STUDY_ROWS]
+    assert (
+        "On the replicated sweep's estimates: " + ", ".join(f"{n} ({s})" for n, s in again) in text
+    )
+
+
+def test_study_page_interactions_match_the_replicated_report() -> None:
+    row = _study_table_row("The verdicts with replicates", "interactions")
+    terms = _report(REPLICATED)["analyses"]["signal-effects"]["interactions"]
+    by_term = {t["term"]: t for t in terms}
+    batch_hidden = by_term["data.batch_size:model.hidden_size"]
+    assert (
+        f"batch x hidden F({batch_hidden['df_num']}, {batch_hidden['df_denom']}) = "
+        f"{batch_hidden['f_statistic']:.3g}"
+    ) in row
+    fixed = _report(STUDY)["analyses"]["signal-effects"]["interactions"]
+    assert "none significant" in row
+    assert all(t["p_adjusted"] >= 0.05 for t in fixed)
