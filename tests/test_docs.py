@@ -416,3 +416,27 @@ def test_study_page_interactions_match_the_replicated_report() -> None:
     fixed = _report(STUDY)["analyses"]["signal-effects"]["interactions"]
     assert "none significant" in row
     assert all(t["p_adjusted"] >= 0.05 for t in fixed)
+
+
+def _pct1(fraction: float) -> str:
+    return f"{fraction * 100:.1f} %"
+
+
+def test_study_page_spread_rows_match_the_report() -> None:
+    dynamics = _report(STUDY)["analyses"]["epoch-dynamics"]
+    first, last = dynamics["per_epoch"][0], dynamics["per_epoch"][-1]
+    final = _study_table_row("Side by side", "final accuracy range, signal vs noise")
+    assert (
+        f"**{_pct1(last['signal_range'])} vs {_pct1(last['noise_range'])} "
+        f"({last['range_ratio']:.1f}x)**; std {_pct(last['signal_std'])} vs "
+        f"{_pct(last['noise_std'])}"
+    ) in final
+    start = _study_table_row("Side by side", "spread at the first epoch")
+    assert (
+        f"**{_pct1(first['signal_range'])} vs {_pct1(first['noise_range'])} "
+        f"({first['range_ratio']:.1f}x)**; std ratio {first['std_ratio']:.1f}x"
+    ) in start
+    shrink = _study_table_row("Side by side", "does the signal spread shrink with training?")
+    assert f"{_pct1(first['signal_range'])} -> {_pct1(last['signal_range'])}" in shrink
+    assert len(dynamics["significant_epochs"]) == len(dynamics["per_epoch"])
+    assert f"differ at all {len(dynamics['per_epoch'])} epochs" in shrink
