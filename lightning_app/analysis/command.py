@@ -19,6 +19,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter,
 from lightning_app import adaptive_record
 from lightning_app.analysis.base import Analysis
 from lightning_app.analysis.context import Selection, build_context
+from lightning_app.analysis.decision import RULE_ANALYSIS, DecisionRule
 from lightning_app.analysis.registry import LoadFailure, Registry
 from lightning_app.analysis.report import Report, write_report
 from lightning_app.analysis.runner import Outcome, run_analysis, to_jsonable
@@ -56,6 +57,8 @@ class Prepared:
     """Names in the order the report shows them."""
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Every loaded analysis's options, selected or not (``AnalysisContext.options``)."""
+    rule: DecisionRule = field(default_factory=DecisionRule)
+    """The decision rule from signal-effects' options (``AnalysisContext.rule``)."""
 
 
 def build_parser(
@@ -222,6 +225,7 @@ def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: s
     """Prepare the data once and run every prepared analysis on it (the in-process API)."""
     context, used = build_context(runs, selection)
     context.options = prepared.options
+    context.rule = prepared.rule
     outcomes = [_failed_outcome(f) for f in prepared.failures]
     for analysis, package, options in prepared.analyses:
         outcomes.append(run_analysis(analysis, used, context, package=package, options=options))
@@ -259,6 +263,7 @@ def instantiate(
         except (TypeError, ValueError) as err:
             raise UserError(f"--{name}: {err}") from None
         prepared.analyses.append((analysis, registry.entries[name].package, to_jsonable(kwargs)))
+    prepared.rule = DecisionRule.from_options(prepared.options.get(RULE_ANALYSIS, {}))
     return prepared
 
 

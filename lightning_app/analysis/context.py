@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lightning_app.analysis import factorial, stats
+from lightning_app.analysis.decision import DecisionRule
 from lightning_app.analysis.formatting import format_value, metric_format
 from lightning_app.analysis.parameters import (
     Parameter,
@@ -66,9 +67,12 @@ class AnalysisContext:
     notes: list[str] = field(default_factory=list)
     excluded: list[SkippedRun] = field(default_factory=list)
     """Runs of the two groups left out, with the reason."""
+    rule: DecisionRule = field(default_factory=DecisionRule)
+    """The decision rule (alpha, correction, error term, signal ratio) set by signal-effects'
+    options; an analysis that plans for or reports on the verdicts reads it here."""
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Every registered analysis's options as the user set them (by analysis name), selected or
-    not, so one analysis can follow another's (runs-needed plans for signal-effects' rule)."""
+    not."""
     _nulls: dict[str, stats.NoiseNull] = field(default_factory=dict, repr=False)
     _model: factorial.SignalModel | None = field(default=None, repr=False)
 

@@ -121,7 +121,7 @@ def test_variance_check_uses_replicates_or_residuals() -> None:
     within = sum(((y[codes == j] - y[codes == j].mean()) ** 2).sum() for j in range(4))
     assert with_replicates.variance_ratio == pytest.approx(within / 8 / noise.var(ddof=1))
     one_sided = sps.f.sf(with_replicates.variance_ratio, 8, 19)
-    assert with_replicates.p_value == pytest.approx(2 * min(one_sided, 1 - one_sided))
+    assert with_replicates.pvalue == pytest.approx(2 * min(one_sided, 1 - one_sided))
     # Every run its own configuration: the additive model's residuals stand in.
     unique = np.arange(12)
     residual = factorial.variance_check(y, unique, table, noise_ss, noise_df)
