@@ -32,8 +32,12 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.power import FTestAnovaPower
 
-from lightning_app.analysis import calibration, factorial, power, sequential
+from lightning_app.analysis import factorial, power, sequential
 from lightning_app.analysis.report import markdown_table
+
+if __package__ in (None, ""):  # run as `python bench/validate_stats.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.simulation import adaptive, calibration
 
 ALPHA = 0.05
 PERMUTATIONS = 10_000
@@ -58,10 +62,10 @@ def rates(studies: int, seed: int) -> pd.DataFrame:
     for i, (ratio, layout, levels, noise_runs) in enumerate(
         track(designs, description="designs", transient=True)
     ):
-        design = calibration.Design(noise_runs, levels, layout, noise_ratio=ratio)
+        design = calibration.CalibrationDesign(noise_runs, levels, layout, noise_ratio=ratio)
         rng = np.random.default_rng([seed, i])
-        null = calibration.simulate(design, 0.0, studies, rng)
-        planted = calibration.simulate(design, EFFECT, studies, rng)
+        null = calibration.simulate_calibration(design, 0.0, studies, rng)
+        planted = calibration.simulate_calibration(design, EFFECT, studies, rng)
         row = {
             "noise sd in signal runs": "equal" if ratio == 1 else f"x{ratio:g}",
             "layout": layout,
@@ -83,7 +87,7 @@ def statsmodels_agreement(seed: int) -> pd.DataFrame:
     for layout in LAYOUTS:
         worst_lm = worst_oneway = 0.0
         for _ in range(20):
-            target, other = calibration.Design(10, 4, layout).signal_codes(rng)
+            target, other = calibration.CalibrationDesign(10, 4, layout).signal_codes(rng)
             y = rng.standard_normal(len(target)) + 0.3 * target
             table = factorial.type2_table(
                 factorial.main_terms({"target": target, "other": other}), y
@@ -159,7 +163,7 @@ def bias_check(seed: int, studies: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for k, effect in ((2, 0.5), (4, 0.5), (4, 1.5), (7, 1.0)):
-        design = calibration.Design(24, k, "grid")
+        design = calibration.CalibrationDesign(24, k, "grid")
         target, other = design.signal_codes(rng)
         offsets = np.linspace(-effect / 2, effect / 2, k)
         y = (offsets[target] + 0.5 * other)[:, None] + rng.standard_normal((len(target), studies))
@@ -200,7 +204,7 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
     for i, (levels, seeds, per_round, kind) in enumerate(
         track(SEQUENTIAL_DESIGNS, description="adaptive designs", transient=True)
     ):
-        planted = sequential.Planted(levels, seeds, per_round)
+        planted = adaptive.Planted(levels, seeds, per_round)
         design = sequential.Design(ALPHA, kind, sequential.equal_rounds(seeds, per_round))
         rng = np.random.default_rng([seed, 1000 + i])
         label = {
@@ -210,9 +214,9 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
             "spending": kind,
             "max runs": planted.configurations * seeds,
         }
-        null = sequential.simulate(planted, 0.0, design, 2 * studies, rng)
-        all_null = sequential.simulate(
-            sequential.Planted(levels, seeds, per_round, other_effect=0.0),
+        null = adaptive.simulate_adaptive(planted, 0.0, design, 2 * studies, rng)
+        all_null = adaptive.simulate_adaptive(
+            adaptive.Planted(levels, seeds, per_round, other_effect=0.0),
             0.0,
             design,
             studies,
@@ -231,12 +235,10 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
             }
         )
         for effect in SEQUENTIAL_EFFECTS:
-            sim = sequential.simulate(planted, effect, design, studies, rng)
+            sim = adaptive.simulate_adaptive(planted, effect, design, studies, rng)
             found = float(np.mean(sim.first_significant[0] > 0))
             runs = float(sim.runs.mean())
-            fixed = sequential.fixed_runs_at_power(
-                sim.fixed_power[0], found, planted.configurations
-            )
+            fixed = adaptive.fixed_runs_at_power(sim.fixed_power[0], found, planted.configurations)
             effect_rows.append(
                 {
                     **label,
@@ -258,7 +260,7 @@ def futility_check(seed: int, studies: int) -> pd.DataFrame:
     for i, (levels, seeds, per_round) in enumerate(
         (({"target": 2, "other": 3}, 6, 2), ({"target": 3, "other": 2, "third": 4}, 5, 1))
     ):
-        planted = sequential.Planted(levels, seeds, per_round)
+        planted = adaptive.Planted(levels, seeds, per_round)
         fractions = sequential.equal_rounds(seeds, per_round)
         variants = {
             "none": sequential.Design(ALPHA, "obrien-fleming", fractions, power=0.0),
@@ -270,7 +272,7 @@ def futility_check(seed: int, studies: int) -> pd.DataFrame:
         for name, design in variants.items():
             for effect in (0.0, 1.0):
                 rng = np.random.default_rng([seed, 2000 + i, int(effect)])  # same draws per variant
-                sim = sequential.simulate(planted, effect, design, studies, rng)
+                sim = adaptive.simulate_adaptive(planted, effect, design, studies, rng)
                 rows.append(
                     {
                         "grid": " x ".join(str(k) for k in levels.values()),

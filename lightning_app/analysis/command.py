@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"warning: analysis {outcome.name!r} failed: {outcome.error}", file=sys.stderr)
     print(f"\nreport: {out / 'report.md'}  ({len(files) - 2} figures, report.json)")
     if cfg.wandb:
-        from lightning_app.analysis.wandb_log import log_report
+        from lightning_app.analysis.wandb_publish import log_report
 
         run_id = log_report(
             report,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_app.analysis.synthetic import simulate_runset
+from bench.simulation.synthetic import simulate_runset
 from lightning_app.runs.runset import RunSet
 
 GRID = {

@@ -19,10 +19,10 @@ from analyses.epoch_dynamics import EpochDynamics
 from analyses.noise_baseline import NoiseBaseline
 from analyses.runs_needed import RunsNeeded
 from analyses.signal_effects import SignalEffects
+from bench.simulation.synthetic import runset_from_arrays
 from lightning_app.analysis import AnalysisContext, Selection, build_context
 from lightning_app.analysis.decision import DecisionRule
 from lightning_app.analysis.runner import check_result
-from lightning_app.analysis.synthetic import runset_from_arrays
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 

@@ -13,10 +13,10 @@ import json
 import numpy as np
 import pytest
 
+from bench.simulation.synthetic import runset_from_arrays
 from lightning_app.analysis import Selection, build_context
 from lightning_app.analysis.registry import Registry
 from lightning_app.analysis.runner import run_analyses
-from lightning_app.analysis.synthetic import runset_from_arrays
 
 BUILT_IN = ["noise-baseline", "signal-effects", "runs-needed", "epoch-dynamics"]
 

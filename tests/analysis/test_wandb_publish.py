@@ -13,7 +13,7 @@ from analyses.signal_effects import SignalEffects
 from lightning_app.analysis import Selection
 from lightning_app.analysis.command import Prepared, analyze
 from lightning_app.analysis.report import write_report
-from lightning_app.analysis.wandb_log import log_report, summary_scalars
+from lightning_app.analysis.wandb_publish import log_report, summary_scalars
 from lightning_app.runs.runset import RunSet
 
 
