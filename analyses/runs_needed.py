@@ -278,27 +278,15 @@ def plan(
     simulated = simulated_signal = None
     sims = 0
     for runs, slot in ((n, "significant"), (n_signal, "called_signal")):
-        if runs is None or planning.resamples == 0:
+        checked = _simulate(name, runs, k, levels, sigma, rule, planning, context, f"{key}:{slot}")
+        if checked is None:
             continue
-        budget = min(planning.resamples, SIMULATION_BUDGET // (runs * k))
-        if budget < min(planning.resamples, MIN_SIMULATIONS):
-            continue
-        result = power.simulate_rule(
-            levels,
-            name,
-            runs,
-            sigma,
-            noise,
-            rule,
-            budget,
-            context.rng(f"sim:{key}:{slot}"),
-            splits=max(MIN_SIMULATIONS, min(context.permutations, budget)),
-        )
+        budget, rates = checked
         sims = max(sims, budget)
         if slot == "significant":
-            simulated = result.significant
+            simulated = rates.significant
         else:
-            simulated_signal = result.called_signal
+            simulated_signal = rates.called_signal
     return Plan(
         effect=float(np.ptp(observed)),
         effect_corrected=float(np.ptp(offsets)),
@@ -315,6 +303,38 @@ def plan(
         simulated_power_signal=simulated_signal,
         simulations=sims,
     )
+
+
+def _simulate(
+    name: str,
+    runs: int | None,
+    k: int,
+    levels: dict[str, np.ndarray],
+    sigma: float,
+    rule: power.Rule,
+    planning: Planning,
+    context: AnalysisContext,
+    stream: str,
+) -> tuple[int, power.SimulatedRule] | None:
+    """The whole rule run on simulated sweeps of ``runs`` per value, with the number of sweeps;
+    None when there is nothing to check or too many runs to simulate enough sweeps."""
+    if runs is None or planning.resamples == 0:
+        return None
+    budget = min(planning.resamples, SIMULATION_BUDGET // (runs * k))
+    if budget < min(planning.resamples, MIN_SIMULATIONS):
+        return None
+    result = power.simulate_rule(
+        levels,
+        name,
+        runs,
+        sigma,
+        context.noise_at_epoch,
+        rule,
+        budget,
+        context.rng(f"sim:{stream}"),
+        splits=max(MIN_SIMULATIONS, min(context.permutations, budget)),
+    )
+    return budget, result
 
 
 def _smallest_runs(

@@ -456,27 +456,7 @@ def figures(result: SignalEffectsResult, context: AnalysisContext) -> list[Figur
     """Per parameter: group curves beside a random noise split; then parallel coordinates and
     the effect bars."""
     percent = context.metric_format.endswith("%")
-    out = []
-    for name, p in result.params.items():
-        param = context.params[name]
-        signal = (p.group_means, *_group_extremes(context.signal, param.codes, param.k))
-        noise = _random_split(context, param)
-        out.append(
-            Figure(
-                "curves-" + _slug(name),
-                f"{name}: group means with min-max bands per value (left) beside the noise "
-                f"runs split at random into groups of the same sizes (right).",
-                plots.group_curves(
-                    name,
-                    param.labels,
-                    context.epochs,
-                    signal,
-                    noise,
-                    metric=context.metric,
-                    percent=percent,
-                ),
-            )
-        )
+    out = [_curves_figure(p, context) for p in result.params.values()]
     params = list(context.params.values())
     out.append(
         Figure(
@@ -512,6 +492,26 @@ def figures(result: SignalEffectsResult, context: AnalysisContext) -> list[Figur
         )
     )
     return out
+
+
+def _curves_figure(p: ParameterEffect, context: AnalysisContext) -> Figure:
+    """``p``'s group means per epoch beside the noise runs split at random the same way."""
+    param = context.params[p.name]
+    signal = (p.group_means, *_group_extremes(context.signal, param.codes, param.k))
+    return Figure(
+        "curves-" + _slug(p.name),
+        f"{p.name}: group means with min-max bands per value (left) beside the noise "
+        f"runs split at random into groups of the same sizes (right).",
+        plots.group_curves(
+            p.name,
+            param.labels,
+            context.epochs,
+            signal,
+            _random_split(context, param),
+            metric=context.metric,
+            percent=context.metric_format.endswith("%"),
+        ),
+    )
 
 
 def _group_extremes(values: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -78,6 +78,17 @@ def build_parser(
     parser.add_argument(
         "--config", action=ActionConfigFile, help="YAML file with any of these options."
     )
+    _add_data_options(parser)
+    _add_wandb_options(parser)
+    parser.add_argument(
+        "--list", action="store_true", help="List the registered analyses and exit."
+    )
+    _add_analysis_options(parser, classes, unreadable)
+    return parser
+
+
+def _add_data_options(parser: ArgumentParser) -> None:
+    """Where the runs are, which groups and metric, which analyses, where the report goes."""
     parser.add_argument(
         "--source",
         type=str | None,
@@ -128,6 +139,10 @@ def build_parser(
     parser.add_argument(
         "--seed", type=int, default=0, help="Seed of every random split and resample."
     )
+
+
+def _add_wandb_options(parser: ArgumentParser) -> None:
+    """``--wandb`` and where the analysis run goes."""
     parser.add_argument(
         "--wandb",
         action="store_true",
@@ -142,9 +157,14 @@ def build_parser(
         help="W&B mode; default: $WANDB_MODE, else online when wandb has credentials "
         "(`wandb login`), else offline.",
     )
-    parser.add_argument(
-        "--list", action="store_true", help="List the registered analyses and exit."
-    )
+
+
+def _add_analysis_options(
+    parser: ArgumentParser,
+    classes: Mapping[str, type[Analysis]],
+    unreadable: dict[str, str] | None,
+) -> None:
+    """One ``--<name>.<option>`` group per analysis class, from its typed ``__init__``."""
     for name, cls in classes.items():
         try:
             parser.add_class_arguments(
@@ -153,7 +173,6 @@ def build_parser(
         except Exception as err:  # an analysis whose options cannot be read is reported, not fatal
             if unreadable is not None:
                 unreadable[name] = f"its options cannot be read: {err}"
-    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,20 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.list:
         print_list(registry, classes, failures)
         return
-    for flag in ("source", "noise", "signal"):
-        if not cfg[flag]:
-            raise UserError(f"--{flag} is required (see --help)")
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
-        raise UserError(f"--out {cfg.out}: a file is there; the report needs a folder")
-    selected = _names(cfg.analyses, "--analyses") or sorted(
-        registry.names(), key=lambda n: (classes[n].order if n in classes else 100, n)
-    )
-    unknown = [n for n in selected if n not in registry.entries]
-    if unknown:
-        raise UserError(
-            f"--analyses: unknown analysis {', '.join(map(repr, unknown))}; registered: "
-            f"{', '.join(registry.names())} (see --list)"
-        )
+    selected = _check_and_select(cfg, registry, classes)
     prepared = instantiate(selected, classes, failures, cfg, registry)
     params = _names(cfg.params, "--params")
     runs = load(cfg.source, [cfg.noise, cfg.signal])
@@ -240,6 +246,27 @@ def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: s
         getattr(used, "warnings", []),
         adaptive=found[1] if found else None,
     )
+
+
+def _check_and_select(
+    cfg: Namespace, registry: Registry, classes: Mapping[str, type[Analysis]]
+) -> list[str]:
+    """The required options are there, ``--out`` can be a folder; the analyses to run, in order."""
+    for flag in ("source", "noise", "signal"):
+        if not cfg[flag]:
+            raise UserError(f"--{flag} is required (see --help)")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise UserError(f"--out {cfg.out}: a file is there; the report needs a folder")
+    selected = _names(cfg.analyses, "--analyses") or sorted(
+        registry.names(), key=lambda n: (classes[n].order if n in classes else 100, n)
+    )
+    unknown = [n for n in selected if n not in registry.entries]
+    if unknown:
+        raise UserError(
+            f"--analyses: unknown analysis {', '.join(map(repr, unknown))}; registered: "
+            f"{', '.join(registry.names())} (see --list)"
+        )
+    return selected
 
 
 def instantiate(
