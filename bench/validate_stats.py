@@ -116,19 +116,19 @@ def runs_needed_check(seed: int, simulations: int) -> pd.DataFrame:
         levels = {"target": offsets, **others}
         rule = power.Rule(ALPHA, 3, "holm", "signal", k - 1 + 2 + 1, len(noise) - 1, 5.0)
         f2 = float(np.mean(offsets**2))
-        planned = power.smallest_runs(
-            lambda r, f2=f2, k=k, rule=rule: float(power.f_test_power(f2, k, r, rule)),
-            0.8,
-            100_000,
-        )
+
+        def f_power(r: int, f2: float = f2, k: int = k, rule: power.Rule = rule) -> float:
+            return float(power.f_test_power(f2, k, r, rule))
+
+        planned = power.smallest_runs(f_power, 0.8, 100_000)
         draws = power.RuleDraws.make(k, 4000, rng)
-        called = power.smallest_runs(
-            lambda r, o=offsets, d=draws, rule=rule: power.rule_power(o, 1.0, noise_sd, r, rule, d)[
-                1
-            ],
-            0.8,
-            100_000,
-        )
+
+        def called_power(
+            r: int, o: np.ndarray = offsets, d: power.RuleDraws = draws, rule: power.Rule = rule
+        ) -> float:
+            return power.rule_power(o, 1.0, noise_sd, r, rule, d)[1]
+
+        called = power.smallest_runs(called_power, 0.8, 100_000)
         old_total = FTestAnovaPower().solve_power(
             effect_size=math.sqrt(f2), alpha=ALPHA, power=0.8, k_groups=k
         )

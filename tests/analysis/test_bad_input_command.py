@@ -51,7 +51,7 @@ def write_source(
     return path
 
 
-CASES = {
+CASES: dict[str, tuple[dict[str, Any], list[str], str]] = {
     "unknown group": ({}, ["--signal", "sweep"], "--signal: no runs in group 'sweep'"),
     "two noise runs": ({"noise_runs": 2}, [], "only 2 noise run(s) in group 'noise'"),
     "identical noise": ({"identical": True}, [], "all 4 noise runs have the same 'test/acc'"),

@@ -22,6 +22,7 @@ from analyses.signal_effects import SignalEffects
 from bench.simulation.synthetic import runset_from_arrays
 from lightning_app.analysis import AnalysisContext, Selection, build_context
 from lightning_app.analysis.decision import DecisionRule
+from lightning_app.analysis.factorial import ErrorTerm
 from lightning_app.analysis.runner import check_result
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
@@ -126,7 +127,7 @@ def test_signal_effect_numbers_cross_checked(prepared: tuple[AnalysisContext, Ru
 
 @pytest.mark.parametrize("error", ["noise", "pooled"])
 def test_error_terms_divide_by_the_noise_runs(
-    prepared: tuple[AnalysisContext, RunSet], error: str
+    prepared: tuple[AnalysisContext, RunSet], error: ErrorTerm
 ) -> None:
     context, _ = prepared
     summary, _ = _summary(SignalEffects(error=error, correction="none"), prepared)
