@@ -106,13 +106,13 @@ def compute(
         std_ratio=std_ratio,
         statistic=statistic,
         pvalue=pvalue,
-        pvalue_adjusted=adjust(pvalue, alpha, correction),
+        pvalue_adjusted=_adjust(pvalue, alpha, correction),
         signal_runs=len(context.signal_ids),
         noise_runs=len(context.noise_ids),
     )
 
 
-def adjust(pvalue: np.ndarray, alpha: float, correction: EpochCorrection) -> np.ndarray:
+def _adjust(pvalue: np.ndarray, alpha: float, correction: EpochCorrection) -> np.ndarray:
     """``pvalue`` corrected over its finite entries; NaN stays NaN."""
     tested = np.isfinite(pvalue)
     adjusted = np.full_like(pvalue, np.nan)
@@ -128,15 +128,15 @@ def adjust(pvalue: np.ndarray, alpha: float, correction: EpochCorrection) -> np.
 def render(result: EpochDynamicsResult, context: AnalysisContext) -> AnalysisResult:
     """The result as findings, tables, the spread figure and report.json's summary."""
     return AnalysisResult(
-        to_summary(result),
-        findings(result, context),
-        tables(result, context),
-        [figure(result, context)],
-        notes(result),
+        _to_summary(result),
+        _findings(result, context),
+        _tables(result, context),
+        [_figure(result, context)],
+        _notes(result),
     )
 
 
-def frame(result: EpochDynamicsResult) -> pd.DataFrame:
+def _frame(result: EpochDynamicsResult) -> pd.DataFrame:
     """One row per epoch, the columns the tables show."""
     return pd.DataFrame(
         {
@@ -154,7 +154,7 @@ def frame(result: EpochDynamicsResult) -> pd.DataFrame:
     )
 
 
-def to_summary(result: EpochDynamicsResult) -> dict[str, Any]:
+def _to_summary(result: EpochDynamicsResult) -> dict[str, Any]:
     """report.json's ``analyses["epoch-dynamics"]``."""
     return {
         "alpha": result.alpha,
@@ -175,13 +175,13 @@ def to_summary(result: EpochDynamicsResult) -> dict[str, Any]:
                 "p_value": row["p"],
                 "p_adjusted": row["p adj."],
             }
-            for row in frame(result).to_dict("records")
+            for row in _frame(result).to_dict("records")
         ],
         "significant_epochs": [int(e) for e in result.epochs[result.significant]],
     }
 
 
-def findings(result: EpochDynamicsResult, context: AnalysisContext) -> list[str]:
+def _findings(result: EpochDynamicsResult, context: AnalysisContext) -> list[str]:
     """The first and last epoch in words, then how many epochs differ."""
     epochs, significant = result.epochs, result.significant
     out = []
@@ -203,7 +203,7 @@ def findings(result: EpochDynamicsResult, context: AnalysisContext) -> list[str]
     return out
 
 
-def notes(result: EpochDynamicsResult) -> list[str]:
+def _notes(result: EpochDynamicsResult) -> list[str]:
     """The range's caveat when the groups differ much in size."""
     if 0.5 <= result.signal_runs / result.noise_runs <= 2:
         return []
@@ -214,10 +214,10 @@ def notes(result: EpochDynamicsResult) -> list[str]:
     ]
 
 
-def tables(result: EpochDynamicsResult, context: AnalysisContext) -> list[Table]:
+def _tables(result: EpochDynamicsResult, context: AnalysisContext) -> list[Table]:
     """At most 12 epochs on the terminal; every epoch in the report when there are more."""
     fmt = context.metric_format
-    full = frame(result)
+    full = _frame(result)
     show = (
         full
         if len(full) <= 12
@@ -233,7 +233,7 @@ def tables(result: EpochDynamicsResult, context: AnalysisContext) -> list[Table]
     return out
 
 
-def figure(result: EpochDynamicsResult, context: AnalysisContext) -> Figure:
+def _figure(result: EpochDynamicsResult, context: AnalysisContext) -> Figure:
     """Spread per epoch (log scale) beside the signal/noise ratio, significant epochs marked."""
     return Figure(
         "spread",

@@ -61,14 +61,14 @@ def compute(context: AnalysisContext) -> NoiseBaselineResult:
 def render(result: NoiseBaselineResult, context: AnalysisContext) -> AnalysisResult:
     """The result as findings, tables, figures and report.json's summary."""
     return AnalysisResult(
-        to_summary(result, context),
-        findings(result, context),
-        tables(result, context),
-        figures(result, context),
+        _to_summary(result, context),
+        _findings(result, context),
+        _tables(result, context),
+        _figures(result, context),
     )
 
 
-def to_summary(result: NoiseBaselineResult, context: AnalysisContext) -> dict[str, Any]:
+def _to_summary(result: NoiseBaselineResult, context: AnalysisContext) -> dict[str, Any]:
     """report.json's ``analyses["noise-baseline"]``."""
     band, epochs = result.band, result.epochs
     return {
@@ -101,7 +101,7 @@ def _null_summary(null: stats.NoiseNull, epoch: int) -> dict[str, Any]:
     }
 
 
-def findings(result: NoiseBaselineResult, context: AnalysisContext) -> list[str]:
+def _findings(result: NoiseBaselineResult, context: AnalysisContext) -> list[str]:
     """The noise runs' final spread, then each parameter's noise effect."""
     band, epochs = result.band, result.epochs
     out = [
@@ -123,7 +123,7 @@ def findings(result: NoiseBaselineResult, context: AnalysisContext) -> list[str]
     return out
 
 
-def tables(result: NoiseBaselineResult, context: AnalysisContext) -> list[Table]:
+def _tables(result: NoiseBaselineResult, context: AnalysisContext) -> list[Table]:
     """Noise effect per parameter (terminal and report), the per-epoch spread (report only)."""
     fmt = context.metric_format
     rows = []
@@ -166,7 +166,7 @@ def tables(result: NoiseBaselineResult, context: AnalysisContext) -> list[Table]
     ]
 
 
-def figures(result: NoiseBaselineResult, context: AnalysisContext) -> list[Figure]:
+def _figures(result: NoiseBaselineResult, context: AnalysisContext) -> list[Figure]:
     """The noise band; the noise nulls' histograms when there are parameters."""
     percent = context.metric_format.endswith("%")
     band = result.band

@@ -208,9 +208,11 @@ def compute(
         noise_df=len(noise) - 1,
         signal_ratio=planned_for.signal_ratio,
     )
-    observed, corrected = level_offsets(model, tests, list(context.params))
+    observed, corrected = _level_offsets(model, tests, list(context.params))
     params = {
-        name: plan(name, observed[name], corrected[name], corrected, sigma, rule, planning, context)
+        name: _plan(
+            name, observed[name], corrected[name], corrected, sigma, rule, planning, context
+        )
         for name in context.params
     }
     planned: dict[str, Plan] = {}
@@ -218,7 +220,7 @@ def compute(
         for name, param in context.params.items():
             least = power.least_favourable_offsets(planning.min_effect, param.k)
             levels = {**corrected, name: least}
-            planned[name] = plan(
+            planned[name] = _plan(
                 name, least, least, levels, sigma, rule, planning, context, key=f"min:{name}"
             )
     return RunsNeededResult(
@@ -235,7 +237,7 @@ def compute(
     )
 
 
-def level_offsets(
+def _level_offsets(
     model: factorial.SignalModel, tests: factorial.FTests, names: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Each parameter's level offsets as observed, and shrunk to its bias-corrected Cohen's f."""
@@ -254,7 +256,7 @@ def level_offsets(
     return observed, corrected
 
 
-def plan(
+def _plan(
     name: str,
     observed: np.ndarray,
     offsets: np.ndarray,
@@ -368,15 +370,15 @@ def _smallest_runs(
 def render(result: RunsNeededResult, context: AnalysisContext) -> AnalysisResult:
     """The plans as findings, the runs table, the power figure and report.json's summary."""
     return AnalysisResult(
-        to_summary(result, context),
-        findings(result, context),
-        [table(result, context)],
-        figures(result),
-        notes(result),
+        _to_summary(result, context),
+        _findings(result, context),
+        [_table(result, context)],
+        _figures(result),
+        _notes(result),
     )
 
 
-def to_summary(result: RunsNeededResult, context: AnalysisContext) -> dict[str, Any]:
+def _to_summary(result: RunsNeededResult, context: AnalysisContext) -> dict[str, Any]:
     """report.json's ``analyses["runs-needed"]``."""
     rule, planning = result.rule, result.planning
     return {
@@ -394,11 +396,11 @@ def to_summary(result: RunsNeededResult, context: AnalysisContext) -> dict[str, 
         "noise_std": result.noise_std,
         "noise_runs": result.noise_runs,
         "effect_correction": "unbiased noncentrality of the observed F (truncated at 0)",
-        "params": {n: plan_summary(p) for n, p in result.params.items()},
+        "params": {n: _plan_summary(p) for n, p in result.params.items()},
         "min_effect": (
             {
                 "effect": planning.min_effect,
-                "params": {n: plan_summary(p) for n, p in result.min_effect.items()},
+                "params": {n: _plan_summary(p) for n, p in result.min_effect.items()},
             }
             if planning.min_effect
             else None
@@ -406,7 +408,7 @@ def to_summary(result: RunsNeededResult, context: AnalysisContext) -> dict[str, 
     }
 
 
-def plan_summary(p: Plan) -> dict[str, Any]:
+def _plan_summary(p: Plan) -> dict[str, Any]:
     """One plan as report.json holds it."""
     return {
         "effect": p.effect,
@@ -427,7 +429,7 @@ def plan_summary(p: Plan) -> dict[str, Any]:
     }
 
 
-def findings(result: RunsNeededResult, context: AnalysisContext) -> list[str]:
+def _findings(result: RunsNeededResult, context: AnalysisContext) -> list[str]:
     """A sentence per plan: observed effects first, then the minimum effect's."""
     return [_finding(n, p, context, result, "its effect") for n, p in result.params.items()] + [
         _finding(n, p, context, result, "the minimum effect") for n, p in result.min_effect.items()
@@ -469,7 +471,7 @@ def _finding(
     )
 
 
-def notes(result: RunsNeededResult) -> list[str]:
+def _notes(result: RunsNeededResult) -> list[str]:
     """What the counts are planned for, and what makes them uncertain or unchecked."""
     rule = result.rule
     out = [] if result.fallback is None else [result.fallback]
@@ -503,7 +505,7 @@ def notes(result: RunsNeededResult) -> list[str]:
     return out
 
 
-def table(result: RunsNeededResult, context: AnalysisContext) -> Table:
+def _table(result: RunsNeededResult, context: AnalysisContext) -> Table:
     """Observed and minimum-effect plans in one table."""
     rows = [_row(name, p, "observed") for name, p in result.params.items()] + [
         _row(name, p, "min effect") for name, p in result.min_effect.items()
@@ -532,7 +534,7 @@ def _row(name: str, plan: Plan, kind: str) -> dict[str, Any]:
     }
 
 
-def figures(result: RunsNeededResult) -> list[Figure]:
+def _figures(result: RunsNeededResult) -> list[Figure]:
     """Power against runs per value for every plannable effect, with the simulated checks."""
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     needed: dict[str, int | None] = {}

@@ -177,17 +177,17 @@ def compute(context: AnalysisContext, rule: DecisionRule) -> SignalEffectsResult
     tests = model.tests(error)
     adjusted = power.adjust_columns(tests.pvalue, rule.correction)[:, 0]
     params = {
-        name: parameter_effect(
+        name: _parameter_effect(
             context.params[name], context, tests, row, float(adjusted[row]), rule
         )
         for row, name in enumerate(context.params)
     }
     return SignalEffectsResult(
-        rule, error, fallback, model, tests, params, interactions(model, error, rule.correction)
+        rule, error, fallback, model, tests, params, _interactions(model, error, rule.correction)
     )
 
 
-def parameter_effect(
+def _parameter_effect(
     param: Parameter,
     context: AnalysisContext,
     tests: FTests,
@@ -221,7 +221,7 @@ def parameter_effect(
     )
 
 
-def interactions(
+def _interactions(
     model: factorial.SignalModel, error: ErrorTerm, correction: Correction
 ) -> list[Interaction]:
     """The two-way interactions' tests, corrected among themselves; none without df for them."""
@@ -252,15 +252,15 @@ def interactions(
 def render(result: SignalEffectsResult, context: AnalysisContext) -> AnalysisResult:
     """The result as findings, tables, figures and report.json's summary."""
     return AnalysisResult(
-        to_summary(result, context),
-        findings(result, context),
-        tables(result, context),
-        figures(result, context),
+        _to_summary(result, context),
+        _findings(result, context),
+        _tables(result, context),
+        _figures(result, context),
         [] if result.fallback is None else [result.fallback],
     )
 
 
-def to_summary(result: SignalEffectsResult, context: AnalysisContext) -> dict[str, Any]:
+def _to_summary(result: SignalEffectsResult, context: AnalysisContext) -> dict[str, Any]:
     """report.json's ``analyses["signal-effects"]``."""
     rule, model, tests = result.rule, result.model, result.tests
     return {
@@ -333,7 +333,7 @@ def _variance_summary(check: factorial.VarianceCheck | None) -> dict[str, Any] |
     }
 
 
-def findings(result: SignalEffectsResult, context: AnalysisContext) -> list[str]:
+def _findings(result: SignalEffectsResult, context: AnalysisContext) -> list[str]:
     """One sentence per parameter, the seed-noise check, and the significant interactions."""
     out = [_finding(p, result.rule.correction, context) for p in result.params.values()]
     check = result.model.variance
@@ -375,7 +375,7 @@ def _finding(p: ParameterEffect, correction: Correction, context: AnalysisContex
     )
 
 
-def tables(result: SignalEffectsResult, context: AnalysisContext) -> list[Table]:
+def _tables(result: SignalEffectsResult, context: AnalysisContext) -> list[Table]:
     """The effects table, the interactions (when tested) and the group means (report only)."""
     out = [_effects_table(result, context)]
     if result.interactions:
@@ -452,7 +452,7 @@ def _effects_table(result: SignalEffectsResult, context: AnalysisContext) -> Tab
     )
 
 
-def figures(result: SignalEffectsResult, context: AnalysisContext) -> list[Figure]:
+def _figures(result: SignalEffectsResult, context: AnalysisContext) -> list[Figure]:
     """Per parameter: group curves beside a random noise split; then parallel coordinates and
     the effect bars."""
     percent = context.metric_format.endswith("%")
