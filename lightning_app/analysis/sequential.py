@@ -177,20 +177,8 @@ def look(
         )
         / n
     )
-    model_df = int(table.df.sum())
-    last = float(design.levels[-1])
-    rule = power.Rule(last, len(names), design.correction, "signal", model_df, 0, math.inf)
-    at_budget = np.empty_like(corrected)
-    for row in range(len(names)):
-        k = int(table.df[row]) + 1
-        per_value = budget_runs // k
-        f2 = upper[row] if design.futility_confidence != 0.5 else corrected[row]
-        positive = f2 > 0  # scipy's noncentral F is wrong at noncentrality 0 (sf < 0)
-        at_budget[row] = np.where(
-            positive,
-            power.f_test_power(np.clip(f2, 1e-12, 100.0), k, per_value, rule),
-            0.0,
-        )
+    planned = upper if design.futility_confidence != 0.5 else corrected
+    at_budget = _power_at_budget(planned, table.df, design, budget_runs)
     futile = ~significant & (at_budget < design.power)
     return Look(
         names,
@@ -205,6 +193,27 @@ def look(
         at_budget,
         futile,
     )
+
+
+def _power_at_budget(
+    f2: np.ndarray, df: np.ndarray, design: Design, budget_runs: int
+) -> np.ndarray:
+    """Per parameter (rows of ``f2``): the F test's power with every run the budget allows, at
+    the last look's level (Holm's first step), for the effect sizes ``f2``."""
+    names = len(df)
+    last = float(design.levels[-1])
+    rule = power.Rule(last, names, design.correction, "signal", int(df.sum()), 0, math.inf)
+    at_budget = np.empty_like(f2)
+    for row in range(names):
+        k = int(df[row]) + 1
+        per_value = budget_runs // k
+        positive = f2[row] > 0  # scipy's noncentral F is wrong at noncentrality 0 (sf < 0)
+        at_budget[row] = np.where(
+            positive,
+            power.f_test_power(np.clip(f2[row], 1e-12, 100.0), k, per_value, rule),
+            0.0,
+        )
+    return at_budget
 
 
 def noncentrality_upper(
