@@ -1,7 +1,9 @@
 """A third-party plugin: its own package, pip-installed, listed and run by ``analyze``.
 
 The plugin is the README's example. It is installed with ``pip --target`` into a temporary folder
-and only a subprocess sees it (through PYTHONPATH), so the global environment is untouched.
+and only the real ``python -m lightning_app analyze`` process sees it (through PYTHONPATH), so the
+global environment is untouched. Broken plugins are declared by dist-info folders put on this
+process's ``sys.path`` for one test, and run through the command's dispatcher in-process.
 """
 
 from __future__ import annotations
