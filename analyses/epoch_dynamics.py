@@ -1,7 +1,7 @@
 """epoch-dynamics: how much more the signal runs spread than the noise runs, epoch by epoch.
 
-As every built-in: :func:`compute` returns a frozen :class:`EpochDynamicsResult`, :func:`render`
-words it.
+As every built-in: :func:`compute_epoch_dynamics` returns a frozen
+:class:`EpochDynamicsResult`, :func:`render_epoch_dynamics` words it.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class EpochDynamics(Analysis):
         self.correction = correction
 
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
-        result = compute(context, self.alpha, self.center, self.correction)
-        return render(result, context)
+        result = compute_epoch_dynamics(context, self.alpha, self.center, self.correction)
+        return render_epoch_dynamics(result, context)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class EpochDynamicsResult:
         return np.where(np.isfinite(self.pvalue), self.pvalue_adjusted < self.alpha, False)
 
 
-def compute(
+def compute_epoch_dynamics(
     context: AnalysisContext, alpha: float, center: Center, correction: EpochCorrection
 ) -> EpochDynamicsResult:
     """Spread of both groups per epoch and Levene's test of equal variances, corrected."""
@@ -125,7 +125,7 @@ def _adjust(pvalue: np.ndarray, alpha: float, correction: EpochCorrection) -> np
     return adjusted
 
 
-def render(result: EpochDynamicsResult, context: AnalysisContext) -> AnalysisResult:
+def render_epoch_dynamics(result: EpochDynamicsResult, context: AnalysisContext) -> AnalysisResult:
     """The result as findings, tables, the spread figure and report.json's summary."""
     return AnalysisResult(
         _to_summary(result),

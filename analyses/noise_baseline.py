@@ -1,8 +1,8 @@
 """noise-baseline: how much the metric moves when only the seed changes.
 
-The smallest built-in, and the one to copy: :func:`compute` turns the context into a frozen
-:class:`NoiseBaselineResult` (pure numbers), :func:`render` turns that into findings, tables,
-figures and the report.json summary.
+The smallest built-in, and the one to copy: :func:`compute_noise_baseline` turns the context
+into a frozen :class:`NoiseBaselineResult` (pure numbers), :func:`render_noise_baseline` turns
+that into findings, tables, figures and the report.json summary.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class NoiseBaseline(Analysis):
     description = "Per-epoch spread of the noise runs and each parameter's noise effect."
 
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
-        return render(compute(context), context)
+        return render_noise_baseline(compute_noise_baseline(context), context)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class NoiseBaselineResult:
     runs: int
 
 
-def compute(context: AnalysisContext) -> NoiseBaselineResult:
+def compute_noise_baseline(context: AnalysisContext) -> NoiseBaselineResult:
     """The spread of the noise runs and every parameter's noise null (shared via the context)."""
     return NoiseBaselineResult(
         epochs=context.epochs,
@@ -58,7 +58,7 @@ def compute(context: AnalysisContext) -> NoiseBaselineResult:
     )
 
 
-def render(result: NoiseBaselineResult, context: AnalysisContext) -> AnalysisResult:
+def render_noise_baseline(result: NoiseBaselineResult, context: AnalysisContext) -> AnalysisResult:
     """The result as findings, tables, figures and report.json's summary."""
     return AnalysisResult(
         _to_summary(result, context),

@@ -8,7 +8,8 @@ model code included, on simulated sweeps.
 
 The rule is the context's :class:`~lightning_app.analysis.decision.DecisionRule` (set by
 signal-effects' options), with any of runs-needed's own rule options in its place. As every
-built-in, :func:`compute` returns a frozen :class:`RunsNeededResult` and :func:`render` words it.
+built-in, :func:`compute_runs_needed` returns a frozen :class:`RunsNeededResult` and
+:func:`render_runs_needed` words it.
 """
 
 from __future__ import annotations
@@ -119,8 +120,8 @@ class RunsNeeded(Analysis):
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
         planned_for, followed = self.planned_rule(context.rule)
         differs = [k for k, v in self.explicit.items() if v != getattr(context.rule, k)]
-        result = compute(context, planned_for, self.planning, followed, differs)
-        return render(result, context)
+        result = compute_runs_needed(context, planned_for, self.planning, followed, differs)
+        return render_runs_needed(result, context)
 
 
 # -- the result ---------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class RunsNeededResult:
 # -- compute ------------------------------------------------------------------------------
 
 
-def compute(
+def compute_runs_needed(
     context: AnalysisContext,
     planned_for: DecisionRule,
     planning: Planning,
@@ -367,7 +368,7 @@ def _smallest_runs(
 # -- render -------------------------------------------------------------------------------
 
 
-def render(result: RunsNeededResult, context: AnalysisContext) -> AnalysisResult:
+def render_runs_needed(result: RunsNeededResult, context: AnalysisContext) -> AnalysisResult:
     """The plans as findings, the runs table, the power figure and report.json's summary."""
     return AnalysisResult(
         _to_summary(result, context),

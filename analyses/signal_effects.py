@@ -8,9 +8,9 @@ noise runs' own sampling error and is anti-conservative): it comes from the type
 additive model of the signal runs over every analysed parameter (``factorial``), against the error
 term ``error`` names. ``docs/validation.md`` shows the test's false-positive rate by simulation.
 
-The analysis is written as a plugin should be: :func:`compute` turns the context into a frozen
-:class:`SignalEffectsResult`; :func:`render` turns that into findings, tables, figures and the
-report.json summary.
+The analysis is written as a plugin should be: :func:`compute_signal_effects` turns the context
+into a frozen :class:`SignalEffectsResult`; :func:`render_signal_effects` turns that into
+findings, tables, figures and the report.json summary.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class SignalEffects(Analysis):
         self.rule = DecisionRule(alpha, signal_ratio, correction, error)
 
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
-        return render(compute(context, self.rule), context)
+        return render_signal_effects(compute_signal_effects(context, self.rule), context)
 
 
 # -- the result ---------------------------------------------------------------------------
@@ -170,7 +170,7 @@ class SignalEffectsResult:
 # -- compute ------------------------------------------------------------------------------
 
 
-def compute(context: AnalysisContext, rule: DecisionRule) -> SignalEffectsResult:
+def compute_signal_effects(context: AnalysisContext, rule: DecisionRule) -> SignalEffectsResult:
     """Test every parameter in the additive model and decide by ``rule``."""
     model = context.model
     error, fallback = model.error_for(rule.error)
@@ -249,7 +249,7 @@ def _interactions(
 # -- render -------------------------------------------------------------------------------
 
 
-def render(result: SignalEffectsResult, context: AnalysisContext) -> AnalysisResult:
+def render_signal_effects(result: SignalEffectsResult, context: AnalysisContext) -> AnalysisResult:
     """The result as findings, tables, figures and report.json's summary."""
     return AnalysisResult(
         _to_summary(result, context),

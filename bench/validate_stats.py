@@ -37,7 +37,7 @@ from lightning_app.analysis.report import markdown_table
 
 if __package__ in (None, ""):  # run as `python bench/validate_stats.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.simulation import adaptive, calibration
+from bench.simulation import calibration, planted_adaptive
 
 ALPHA = 0.05
 PERMUTATIONS = 10_000
@@ -204,7 +204,7 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
     for i, (levels, seeds, per_round, kind) in enumerate(
         track(SEQUENTIAL_DESIGNS, description="adaptive designs", transient=True)
     ):
-        planted = adaptive.Planted(levels, seeds, per_round)
+        planted = planted_adaptive.Planted(levels, seeds, per_round)
         design = sequential.Design(ALPHA, kind, sequential.equal_rounds(seeds, per_round))
         rng = np.random.default_rng([seed, 1000 + i])
         label = {
@@ -214,9 +214,9 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
             "spending": kind,
             "max runs": planted.configurations * seeds,
         }
-        null = adaptive.simulate_adaptive(planted, 0.0, design, 2 * studies, rng)
-        all_null = adaptive.simulate_adaptive(
-            adaptive.Planted(levels, seeds, per_round, other_effect=0.0),
+        null = planted_adaptive.simulate_adaptive(planted, 0.0, design, 2 * studies, rng)
+        all_null = planted_adaptive.simulate_adaptive(
+            planted_adaptive.Planted(levels, seeds, per_round, other_effect=0.0),
             0.0,
             design,
             studies,
@@ -235,10 +235,12 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
             }
         )
         for effect in SEQUENTIAL_EFFECTS:
-            sim = adaptive.simulate_adaptive(planted, effect, design, studies, rng)
+            sim = planted_adaptive.simulate_adaptive(planted, effect, design, studies, rng)
             found = float(np.mean(sim.first_significant[0] > 0))
             runs = float(sim.runs.mean())
-            fixed = adaptive.fixed_runs_at_power(sim.fixed_power[0], found, planted.configurations)
+            fixed = planted_adaptive.fixed_runs_at_power(
+                sim.fixed_power[0], found, planted.configurations
+            )
             effect_rows.append(
                 {
                     **label,
@@ -260,7 +262,7 @@ def futility_check(seed: int, studies: int) -> pd.DataFrame:
     for i, (levels, seeds, per_round) in enumerate(
         (({"target": 2, "other": 3}, 6, 2), ({"target": 3, "other": 2, "third": 4}, 5, 1))
     ):
-        planted = adaptive.Planted(levels, seeds, per_round)
+        planted = planted_adaptive.Planted(levels, seeds, per_round)
         fractions = sequential.equal_rounds(seeds, per_round)
         variants = {
             "none": sequential.Design(ALPHA, "obrien-fleming", fractions, power=0.0),
@@ -272,7 +274,7 @@ def futility_check(seed: int, studies: int) -> pd.DataFrame:
         for name, design in variants.items():
             for effect in (0.0, 1.0):
                 rng = np.random.default_rng([seed, 2000 + i, int(effect)])  # same draws per variant
-                sim = adaptive.simulate_adaptive(planted, effect, design, studies, rng)
+                sim = planted_adaptive.simulate_adaptive(planted, effect, design, studies, rng)
                 rows.append(
                     {
                         "grid": " x ".join(str(k) for k in levels.values()),
@@ -356,7 +358,7 @@ def _md(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join(markdown_table(frame, dict.fromkeys(floats, floatfmt)))
 
 
-def write(out: Path, studies: int, seed: int) -> None:
+def write_validation(out: Path, studies: int, seed: int) -> None:
     """Run every check and write docs/validation.md: the sections in order."""
     start = time.perf_counter()
     seq_null, seq_effects = sequential_check(seed, studies)
@@ -537,7 +539,7 @@ def main() -> None:
         print("\n".join(sequential_lines(null, effects, futility, args.studies)))
         print(f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
         return
-    write(args.out, args.studies, args.seed)
+    write_validation(args.out, args.studies, args.seed)
 
 
 if __name__ == "__main__":

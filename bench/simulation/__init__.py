@@ -2,5 +2,5 @@
 
 Not part of the runtime package: ``lightning_app`` never imports it. ``synthetic`` builds RunSets
 with planted effects; ``calibration`` measures each test's false-positive rate and power over
-many designs; ``adaptive`` runs the adaptive sweep's decision code on planted sweeps.
+many designs; ``planted_adaptive`` runs the adaptive sweep's decision code on planted sweeps.
 """

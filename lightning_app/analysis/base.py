@@ -6,9 +6,9 @@ An analysis is a class with a ``name``, a one-line ``description``, typed ``__in
 JSON-able summary. The report writer, the terminal table and the W&B logger are built from results,
 so a plugin contains no I/O code.
 
-The built-ins (``analyses/``) all follow one pattern, the one to copy: a pure ``compute`` function
+The built-ins (``analyses/``) all follow one pattern, the one to copy: a pure ``compute_*`` function
 turns the :class:`~lightning_app.analysis.context.AnalysisContext` into a frozen dataclass result
-(numbers only, named in scipy's style: ``statistic``, ``pvalue``, ...), and a ``render`` function
+(numbers only, named in scipy's style: ``statistic``, ``pvalue``, ...), and a ``render_*`` function
 turns that result into an :class:`AnalysisResult`, so ``run`` is two lines::
 
     @dataclass(frozen=True)
@@ -16,11 +16,11 @@ turns that result into an :class:`AnalysisResult`, so ``run`` is two lines::
         ids: list[str]
         values: np.ndarray
 
-    def compute(context: AnalysisContext, top: int) -> TopRunsResult:
+    def compute_top_runs(context: AnalysisContext, top: int) -> TopRunsResult:
         order = np.argsort(context.signal_at_epoch)[::-1][:top]
         return TopRunsResult([context.signal_ids[i] for i in order], context.signal_at_epoch[order])
 
-    def render(result: TopRunsResult, context: AnalysisContext) -> AnalysisResult:
+    def render_top_runs(result: TopRunsResult, context: AnalysisContext) -> AnalysisResult:
         return AnalysisResult(
             summary={"top": dict(zip(result.ids, result.values.tolist()))},
             findings=[f"The best run, {result.ids[0]}, reaches {context.fmt(result.values[0])}."],
@@ -34,7 +34,7 @@ turns that result into an :class:`AnalysisResult`, so ``run`` is two lines::
             self.top = top
 
         def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
-            return render(compute(context, self.top), context)
+            return render_top_runs(compute_top_runs(context, self.top), context)
 
 What analyses share lives on the context, computed once: the aligned arrays, the parameters, each
 parameter's noise null (``context.noise_null``), the additive model (``context.model``) and the
@@ -105,7 +105,7 @@ class Analysis(ABC):
     Subclasses set ``name`` (the entry-point name) and ``description`` (one line), take their
     options as typed keyword arguments of ``__init__`` with defaults (documented in the
     docstring's ``Args:`` section, which ``--help`` shows), and implement :meth:`run`, best as
-    ``render(compute(context, ...), context)`` (see the module docstring).
+    ``render_x(compute_x(context, ...), context)`` (see the module docstring).
     """
 
     name: ClassVar[str] = ""

@@ -20,9 +20,9 @@ from lightning_app import adaptive_record
 from lightning_app.analysis.base import Analysis
 from lightning_app.analysis.context import Selection, build_context
 from lightning_app.analysis.decision import RULE_ANALYSIS, DecisionRule
+from lightning_app.analysis.execution import Outcome, run_analysis, to_jsonable
 from lightning_app.analysis.registry import LoadFailure, Registry
 from lightning_app.analysis.report import Report, write_report
-from lightning_app.analysis.runner import Outcome, run_analysis, to_jsonable
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     selected = _check_and_select(cfg, registry, classes)
     prepared = instantiate(selected, classes, failures, cfg, registry)
     params = _names(cfg.params, "--params")
-    runs = load(cfg.source, [cfg.noise, cfg.signal])
+    runs = load_groups(cfg.source, [cfg.noise, cfg.signal])
     selection = Selection(
         noise=cfg.noise,
         signal=cfg.signal,
@@ -294,7 +294,7 @@ def instantiate(
     return prepared
 
 
-def load(source: str, groups: list[str]) -> RunSet:
+def load_groups(source: str, groups: list[str]) -> RunSet:
     """Read the runs of the two groups from ``source``.
 
     Only the two groups are read (a W&B project may hold many more); if one is missing, the

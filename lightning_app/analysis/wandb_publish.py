@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lightning_app.analysis.execution import to_jsonable
 from lightning_app.analysis.report import Report
-from lightning_app.analysis.runner import to_jsonable
 from lightning_app.errors import UserError
 from lightning_app.wandb_mode import resolve_mode, unreachable
 

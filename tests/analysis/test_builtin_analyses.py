@@ -22,8 +22,8 @@ from analyses.signal_effects import SignalEffects
 from bench.simulation.synthetic import runset_from_arrays
 from lightning_app.analysis import AnalysisContext, Selection, build_context
 from lightning_app.analysis.decision import DecisionRule
+from lightning_app.analysis.execution import check_result
 from lightning_app.analysis.factorial import ErrorTerm
-from lightning_app.analysis.runner import check_result
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 

@@ -15,8 +15,8 @@ import pytest
 
 from bench.simulation.synthetic import runset_from_arrays
 from lightning_app.analysis import Selection, build_context
+from lightning_app.analysis.execution import run_analyses
 from lightning_app.analysis.registry import Registry
-from lightning_app.analysis.runner import run_analyses
 
 BUILT_IN = ["noise-baseline", "signal-effects", "runs-needed", "epoch-dynamics"]
 OPTIONS = {"runs-needed": {"resamples": 200}}

@@ -22,8 +22,8 @@ from lightning_app.analysis import (
     build_context,
 )
 from lightning_app.analysis.command import Prepared, analyze
+from lightning_app.analysis.execution import run_analysis, to_jsonable
 from lightning_app.analysis.report import render_markdown, write_report
-from lightning_app.analysis.runner import run_analysis, to_jsonable
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 
@@ -120,7 +120,7 @@ def test_a_raising_plugin_is_reported_with_its_line_and_the_others_run(
     report = analyze(planted, Selection("noise", "signal", permutations=99), prepared)
     raised = report.outcomes[0]
     assert raised.error is not None
-    assert raised.error.startswith("RuntimeError: boom (analysis/test_runner_report.py:")
+    assert raised.error.startswith("RuntimeError: boom (analysis/test_execution_report.py:")
     assert [o.ok for o in report.outcomes] == [False, True, True]
     files = write_report(report, tmp_path)
     data = json.loads((tmp_path / "report.json").read_text())
