@@ -9,32 +9,34 @@ so a plugin contains no I/O code.
 The built-ins (``analyses/``) all follow one pattern, the one to copy: a pure ``compute_*`` function
 turns the :class:`~lightning_app.analysis.context.AnalysisContext` into a frozen dataclass result
 (numbers only, named in scipy's style: ``statistic``, ``pvalue``, ...), and a ``render_*`` function
-turns that result into an :class:`AnalysisResult`, so ``run`` is two lines::
+turns that result into an :class:`AnalysisResult`, so ``run`` is one line:
 
-    @dataclass(frozen=True)
-    class TopRunsResult:
-        ids: list[str]
-        values: np.ndarray
+```python
+@dataclass(frozen=True)
+class TopRunsResult:
+    ids: list[str]
+    values: np.ndarray
 
-    def compute_top_runs(context: AnalysisContext, top: int) -> TopRunsResult:
-        order = np.argsort(context.signal_at_epoch)[::-1][:top]
-        return TopRunsResult([context.signal_ids[i] for i in order], context.signal_at_epoch[order])
+def compute_top_runs(context: AnalysisContext, top: int) -> TopRunsResult:
+    order = np.argsort(context.signal_at_epoch)[::-1][:top]
+    return TopRunsResult([context.signal_ids[i] for i in order], context.signal_at_epoch[order])
 
-    def render_top_runs(result: TopRunsResult, context: AnalysisContext) -> AnalysisResult:
-        return AnalysisResult(
-            summary={"top": dict(zip(result.ids, result.values.tolist()))},
-            findings=[f"The best run, {result.ids[0]}, reaches {context.fmt(result.values[0])}."],
-        )
+def render_top_runs(result: TopRunsResult, context: AnalysisContext) -> AnalysisResult:
+    return AnalysisResult(
+        summary={"top": dict(zip(result.ids, result.values.tolist()))},
+        findings=[f"The best run, {result.ids[0]}, reaches {context.fmt(result.values[0])}."],
+    )
 
-    class TopRuns(Analysis):
-        name = "top-runs"
-        description = "The best signal runs at the analysed epoch."
+class TopRuns(Analysis):
+    name = "top-runs"
+    description = "The best signal runs at the analysed epoch."
 
-        def __init__(self, top: int = 3) -> None:
-            self.top = top
+    def __init__(self, top: int = 3) -> None:
+        self.top = top
 
-        def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
-            return render_top_runs(compute_top_runs(context, self.top), context)
+    def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
+        return render_top_runs(compute_top_runs(context, self.top), context)
+```
 
 What analyses share lives on the context, computed once: the aligned arrays, the parameters, each
 parameter's noise null (``context.noise_null``), the additive model (``context.model``) and the
