@@ -178,3 +178,28 @@ def test_to_jsonable() -> None:
     ) == {"a": 0.5, "b": [1.0, None], "c": [2], "d": True, "e": None}
     with pytest.raises(TypeError, match=r"summary\.x holds a set"):
         to_jsonable({"x": {1}})
+
+
+def test_the_plugin_sketch_in_the_api_docstring_runs(planted: RunSet) -> None:
+    """lightning_app.analysis.base shows plugin authors the compute-then-render pattern; the
+    sketch must stay a working plugin."""
+    import dataclasses
+
+    from lightning_app.analysis import base
+
+    code = (base.__doc__ or "").split("```python\n", 1)[1].split("```", 1)[0]
+    names: dict[str, Any] = {
+        "dataclass": dataclasses.dataclass,
+        "np": np,
+        "Analysis": Analysis,
+        "AnalysisContext": AnalysisContext,
+        "AnalysisResult": AnalysisResult,
+        "RunSet": RunSet,
+    }
+    exec(compile(code, "lightning_app/analysis/base.py docstring", "exec"), names)
+    context, used = build_context(planted, Selection("noise", "signal", permutations=99))
+    outcome = run_analysis(names["TopRuns"](), used, context)
+    assert outcome.ok, outcome.error
+    assert outcome.summary is not None and len(outcome.summary["top"]) == 3
+    assert outcome.result is not None
+    assert outcome.result.findings[0].startswith("The best run, signal-")
