@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,10 @@ from lightning_app.analysis import Selection
 from lightning_app.analysis.command import Prepared, analyze
 from lightning_app.analysis.registry import Registry
 from lightning_app.analysis.report import write_report
-from lightning_app.analysis.synthetic import simulate_runset
+
+if __package__ in (None, ""):  # run as `python bench/bench_analysis.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.simulation.synthetic import simulate_runset
 
 BUILT_INS = ["noise-baseline", "signal-effects", "runs-needed", "epoch-dynamics"]
 

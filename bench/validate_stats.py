@@ -32,8 +32,12 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.power import FTestAnovaPower
 
-from lightning_app.analysis import calibration, factorial, power, sequential
+from lightning_app.analysis import factorial, power, sequential
 from lightning_app.analysis.report import markdown_table
+
+if __package__ in (None, ""):  # run as `python bench/validate_stats.py`: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.simulation import calibration, planted_adaptive
 
 ALPHA = 0.05
 PERMUTATIONS = 10_000
@@ -58,10 +62,10 @@ def rates(studies: int, seed: int) -> pd.DataFrame:
     for i, (ratio, layout, levels, noise_runs) in enumerate(
         track(designs, description="designs", transient=True)
     ):
-        design = calibration.Design(noise_runs, levels, layout, noise_ratio=ratio)
+        design = calibration.CalibrationDesign(noise_runs, levels, layout, noise_ratio=ratio)
         rng = np.random.default_rng([seed, i])
-        null = calibration.simulate(design, 0.0, studies, rng)
-        planted = calibration.simulate(design, EFFECT, studies, rng)
+        null = calibration.simulate_calibration(design, 0.0, studies, rng)
+        planted = calibration.simulate_calibration(design, EFFECT, studies, rng)
         row = {
             "noise sd in signal runs": "equal" if ratio == 1 else f"x{ratio:g}",
             "layout": layout,
@@ -83,7 +87,7 @@ def statsmodels_agreement(seed: int) -> pd.DataFrame:
     for layout in LAYOUTS:
         worst_lm = worst_oneway = 0.0
         for _ in range(20):
-            target, other = calibration.Design(10, 4, layout).signal_codes(rng)
+            target, other = calibration.CalibrationDesign(10, 4, layout).signal_codes(rng)
             y = rng.standard_normal(len(target)) + 0.3 * target
             table = factorial.type2_table(
                 factorial.main_terms({"target": target, "other": other}), y
@@ -112,19 +116,19 @@ def runs_needed_check(seed: int, simulations: int) -> pd.DataFrame:
         levels = {"target": offsets, **others}
         rule = power.Rule(ALPHA, 3, "holm", "signal", k - 1 + 2 + 1, len(noise) - 1, 5.0)
         f2 = float(np.mean(offsets**2))
-        planned = power.smallest_runs(
-            lambda r, f2=f2, k=k, rule=rule: float(power.f_test_power(f2, k, r, rule)),
-            0.8,
-            100_000,
-        )
+
+        def f_power(r: int, f2: float = f2, k: int = k, rule: power.Rule = rule) -> float:
+            return float(power.f_test_power(f2, k, r, rule))
+
+        planned = power.smallest_runs(f_power, 0.8, 100_000)
         draws = power.RuleDraws.make(k, 4000, rng)
-        called = power.smallest_runs(
-            lambda r, o=offsets, d=draws, rule=rule: power.rule_power(o, 1.0, noise_sd, r, rule, d)[
-                1
-            ],
-            0.8,
-            100_000,
-        )
+
+        def called_power(
+            r: int, o: np.ndarray = offsets, d: power.RuleDraws = draws, rule: power.Rule = rule
+        ) -> float:
+            return power.rule_power(o, 1.0, noise_sd, r, rule, d)[1]
+
+        called = power.smallest_runs(called_power, 0.8, 100_000)
         old_total = FTestAnovaPower().solve_power(
             effect_size=math.sqrt(f2), alpha=ALPHA, power=0.8, k_groups=k
         )
@@ -159,7 +163,7 @@ def bias_check(seed: int, studies: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for k, effect in ((2, 0.5), (4, 0.5), (4, 1.5), (7, 1.0)):
-        design = calibration.Design(24, k, "grid")
+        design = calibration.CalibrationDesign(24, k, "grid")
         target, other = design.signal_codes(rng)
         offsets = np.linspace(-effect / 2, effect / 2, k)
         y = (offsets[target] + 0.5 * other)[:, None] + rng.standard_normal((len(target), studies))
@@ -200,7 +204,7 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
     for i, (levels, seeds, per_round, kind) in enumerate(
         track(SEQUENTIAL_DESIGNS, description="adaptive designs", transient=True)
     ):
-        planted = sequential.Planted(levels, seeds, per_round)
+        planted = planted_adaptive.Planted(levels, seeds, per_round)
         design = sequential.Design(ALPHA, kind, sequential.equal_rounds(seeds, per_round))
         rng = np.random.default_rng([seed, 1000 + i])
         label = {
@@ -210,9 +214,9 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
             "spending": kind,
             "max runs": planted.configurations * seeds,
         }
-        null = sequential.simulate(planted, 0.0, design, 2 * studies, rng)
-        all_null = sequential.simulate(
-            sequential.Planted(levels, seeds, per_round, other_effect=0.0),
+        null = planted_adaptive.simulate_adaptive(planted, 0.0, design, 2 * studies, rng)
+        all_null = planted_adaptive.simulate_adaptive(
+            planted_adaptive.Planted(levels, seeds, per_round, other_effect=0.0),
             0.0,
             design,
             studies,
@@ -231,10 +235,10 @@ def sequential_check(seed: int, studies: int) -> tuple[pd.DataFrame, pd.DataFram
             }
         )
         for effect in SEQUENTIAL_EFFECTS:
-            sim = sequential.simulate(planted, effect, design, studies, rng)
+            sim = planted_adaptive.simulate_adaptive(planted, effect, design, studies, rng)
             found = float(np.mean(sim.first_significant[0] > 0))
             runs = float(sim.runs.mean())
-            fixed = sequential.fixed_runs_at_power(
+            fixed = planted_adaptive.fixed_runs_at_power(
                 sim.fixed_power[0], found, planted.configurations
             )
             effect_rows.append(
@@ -258,7 +262,7 @@ def futility_check(seed: int, studies: int) -> pd.DataFrame:
     for i, (levels, seeds, per_round) in enumerate(
         (({"target": 2, "other": 3}, 6, 2), ({"target": 3, "other": 2, "third": 4}, 5, 1))
     ):
-        planted = sequential.Planted(levels, seeds, per_round)
+        planted = planted_adaptive.Planted(levels, seeds, per_round)
         fractions = sequential.equal_rounds(seeds, per_round)
         variants = {
             "none": sequential.Design(ALPHA, "obrien-fleming", fractions, power=0.0),
@@ -270,7 +274,7 @@ def futility_check(seed: int, studies: int) -> pd.DataFrame:
         for name, design in variants.items():
             for effect in (0.0, 1.0):
                 rng = np.random.default_rng([seed, 2000 + i, int(effect)])  # same draws per variant
-                sim = sequential.simulate(planted, effect, design, studies, rng)
+                sim = planted_adaptive.simulate_adaptive(planted, effect, design, studies, rng)
                 rows.append(
                     {
                         "grid": " x ".join(str(k) for k in levels.values()),
@@ -354,7 +358,8 @@ def _md(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join(markdown_table(frame, dict.fromkeys(floats, floatfmt)))
 
 
-def write(out: Path, studies: int, seed: int) -> None:
+def write_validation(out: Path, studies: int, seed: int) -> None:
+    """Run every check and write docs/validation.md: the sections in order."""
     start = time.perf_counter()
     seq_null, seq_effects = sequential_check(seed, studies)
     seq_futility = futility_check(seed, studies)
@@ -363,17 +368,22 @@ def write(out: Path, studies: int, seed: int) -> None:
     planning = runs_needed_check(seed, max(400, studies // 2))
     bias = bias_check(seed, studies)
     elapsed = time.perf_counter() - start
-    equal = table[table["noise sd in signal runs"] == "equal"]
-    band = calibration.binomial_halfwidth(ALPHA, studies)
-    fpr_cols = {f"fpr {m}": name for m, name in METHOD_NAMES.items()}
-    power_cols = {f"power {m}": name for m, name in METHOD_NAMES.items()}
-    keys = ["noise sd in signal runs", "layout", "values", "noise runs"]
-
-    def worst(frame: pd.DataFrame, method: str) -> str:
-        fpr = frame[f"fpr {method}"]
-        return f"{fpr.min():.3f}-{fpr.max():.3f} (max |dev| {(fpr - ALPHA).abs().max():.3f})"
-
     lines = [
+        *_intro_lines(studies, seed, elapsed),
+        *_summary_lines(table, studies),
+        *_rate_lines(table),
+        *_agreement_lines(agreement),
+        *_runs_needed_lines(planning),
+        *_bias_lines(bias),
+        *sequential_lines(seq_null, seq_effects, seq_futility, studies),
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print(f"wrote {out} in {elapsed:.0f} s", file=sys.stderr)
+
+
+def _intro_lines(studies: int, seed: int, elapsed: float) -> list[str]:
+    return [
         "# Validation of the statistics by simulation",
         "",
         "Generated by `python bench/validate_stats.py` (`make validate`); rerun it after changing "
@@ -402,21 +412,41 @@ def write(out: Path, studies: int, seed: int) -> None:
         "the target's group means against 400 random splits of the noise runs, a permutation "
         "p-value).",
         "",
+    ]
+
+
+def _worst(frame: pd.DataFrame, method: str) -> str:
+    fpr = frame[f"fpr {method}"]
+    return f"{fpr.min():.3f}-{fpr.max():.3f} (max |dev| {(fpr - ALPHA).abs().max():.3f})"
+
+
+def _summary_lines(table: pd.DataFrame, studies: int) -> list[str]:
+    equal = table[table["noise sd in signal runs"] == "equal"]
+    band = calibration.binomial_halfwidth(ALPHA, studies)
+    return [
         "## Summary",
         "",
         f"- False-positive rate at alpha {ALPHA}, all {len(table)} designs, "
-        f"**F with signal error (the default): {worst(table, 'signal')}**; the band of 3 "
+        f"**F with signal error (the default): {_worst(table, 'signal')}**; the band of 3 "
         f"standard errors around {ALPHA} with {studies} studies is +-{band:.3f}.",
-        f"- Equal seed noise ({len(equal)} designs): pooled error {worst(equal, 'pooled')}; "
-        f"noise error {worst(equal, 'noise')}.",
+        f"- Equal seed noise ({len(equal)} designs): pooled error {_worst(equal, 'pooled')}; "
+        f"noise error {_worst(equal, 'noise')}.",
         f"- Signal runs noisier than the noise runs: noise error up to "
         f"{table[table['noise sd in signal runs'] != 'equal']['fpr noise'].max():.3f}, pooled up "
         f"to {table[table['noise sd in signal runs'] != 'equal']['fpr pooled'].max():.3f}: that "
         "is why the default is the signal residuals, and why the report checks the variances.",
-        f"- The replaced noise-split test: {worst(table, 'splits')}.",
+        f"- The replaced noise-split test: {_worst(table, 'splits')}.",
         f"- Uniformity of the default's p-values under the null (Kolmogorov-Smirnov against "
         f"U(0,1)): smallest p over the designs {table['ks signal'].min():.3f}.",
         "",
+    ]
+
+
+def _rate_lines(table: pd.DataFrame) -> list[str]:
+    fpr_cols = {f"fpr {m}": name for m, name in METHOD_NAMES.items()}
+    power_cols = {f"power {m}": name for m, name in METHOD_NAMES.items()}
+    keys = ["noise sd in signal runs", "layout", "values", "noise runs"]
+    return [
         "## False-positive rate (planted null: the target has no effect)",
         "",
         _md(table[keys + list(fpr_cols)].rename(columns=fpr_cols)),
@@ -427,6 +457,11 @@ def write(out: Path, studies: int, seed: int) -> None:
         "",
         _md(table[keys + list(power_cols)].rename(columns=power_cols)),
         "",
+    ]
+
+
+def _agreement_lines(agreement: pd.DataFrame) -> list[str]:
+    return [
         "## Agreement with statsmodels and scipy where the models coincide",
         "",
         "Largest absolute difference of p-values over 20 random designs per layout: the "
@@ -435,6 +470,11 @@ def write(out: Path, studies: int, seed: int) -> None:
         "",
         _md(agreement, ".1e"),
         "",
+    ]
+
+
+def _runs_needed_lines(planning: pd.DataFrame) -> list[str]:
+    return [
         "## runs-needed: the planned counts, checked by simulating the whole rule",
         "",
         "Three parameters (the target, one with 3 values and range 2 sd, one with 2 values and "
@@ -461,6 +501,11 @@ def write(out: Path, studies: int, seed: int) -> None:
         "",
         _md(planning),
         "",
+    ]
+
+
+def _bias_lines(bias: pd.DataFrame) -> list[str]:
+    return [
         "## Bias of the observed effect size",
         "",
         "Mean over simulated grids (24 noise runs; the target crossed with a 3-value parameter, "
@@ -472,11 +517,7 @@ def write(out: Path, studies: int, seed: int) -> None:
         "",
         _md(bias, ".4f"),
         "",
-        *sequential_lines(seq_null, seq_effects, seq_futility, studies),
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print(f"wrote {out} in {elapsed:.0f} s", file=sys.stderr)
 
 
 def main() -> None:
@@ -498,7 +539,7 @@ def main() -> None:
         print("\n".join(sequential_lines(null, effects, futility, args.studies)))
         print(f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
         return
-    write(args.out, args.studies, args.seed)
+    write_validation(args.out, args.studies, args.seed)
 
 
 if __name__ == "__main__":

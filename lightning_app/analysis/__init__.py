@@ -7,12 +7,14 @@ A plugin subclasses :class:`Analysis` and returns an :class:`AnalysisResult`; ev
 
 from lightning_app.analysis.base import Analysis, AnalysisResult, Figure, Table
 from lightning_app.analysis.context import AnalysisContext, Selection, build_context
+from lightning_app.analysis.decision import DecisionRule
 from lightning_app.analysis.parameters import Parameter
 
 __all__ = [
     "Analysis",
     "AnalysisContext",
     "AnalysisResult",
+    "DecisionRule",
     "Figure",
     "Parameter",
     "Selection",

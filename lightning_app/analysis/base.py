@@ -5,6 +5,43 @@ An analysis is a class with a ``name``, a one-line ``description``, typed ``__in
 :meth:`Analysis.run` method. It returns an :class:`AnalysisResult`: findings, tables, figures and a
 JSON-able summary. The report writer, the terminal table and the W&B logger are built from results,
 so a plugin contains no I/O code.
+
+The built-ins (``analyses/``) all follow one pattern, the one to copy: a pure ``compute_*`` function
+turns the :class:`~lightning_app.analysis.context.AnalysisContext` into a frozen dataclass result
+(numbers only, named in scipy's style: ``statistic``, ``pvalue``, ...), and a ``render_*`` function
+turns that result into an :class:`AnalysisResult`, so ``run`` is one line:
+
+```python
+@dataclass(frozen=True)
+class TopRunsResult:
+    ids: list[str]
+    values: np.ndarray
+
+def compute_top_runs(context: AnalysisContext, top: int) -> TopRunsResult:
+    order = np.argsort(context.signal_at_epoch)[::-1][:top]
+    return TopRunsResult([context.signal_ids[i] for i in order], context.signal_at_epoch[order])
+
+def render_top_runs(result: TopRunsResult, context: AnalysisContext) -> AnalysisResult:
+    return AnalysisResult(
+        summary={"top": dict(zip(result.ids, result.values.tolist()))},
+        findings=[f"The best run, {result.ids[0]}, reaches {context.fmt(result.values[0])}."],
+    )
+
+class TopRuns(Analysis):
+    name = "top-runs"
+    description = "The best signal runs at the analysed epoch."
+
+    def __init__(self, top: int = 3) -> None:
+        self.top = top
+
+    def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
+        return render_top_runs(compute_top_runs(context, self.top), context)
+```
+
+What analyses share lives on the context, computed once: the aligned arrays, the parameters, each
+parameter's noise null (``context.noise_null``), the additive model (``context.model``) and the
+decision rule (``context.rule``: alpha, correction, error term, signal ratio). An analysis reads
+these; it never imports another analysis or reads another's options.
 """
 
 from __future__ import annotations
@@ -69,7 +106,8 @@ class Analysis(ABC):
 
     Subclasses set ``name`` (the entry-point name) and ``description`` (one line), take their
     options as typed keyword arguments of ``__init__`` with defaults (documented in the
-    docstring's ``Args:`` section, which ``--help`` shows), and implement :meth:`run`.
+    docstring's ``Args:`` section, which ``--help`` shows), and implement :meth:`run`, best as
+    ``render_x(compute_x(context, ...), context)`` (see the module docstring).
     """
 
     name: ClassVar[str] = ""
@@ -79,7 +117,8 @@ class Analysis(ABC):
 
     @abstractmethod
     def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
-        """Analyse the selected noise and signal runs; ``context`` holds the aligned arrays."""
+        """Analyse the selected noise and signal runs; ``context`` holds the aligned arrays and
+        what analyses share (noise nulls, the additive model, the decision rule)."""
 
     @classmethod
     def summary_line(cls) -> str:

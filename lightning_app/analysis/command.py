@@ -19,9 +19,10 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter,
 from lightning_app import adaptive_record
 from lightning_app.analysis.base import Analysis
 from lightning_app.analysis.context import Selection, build_context
+from lightning_app.analysis.decision import RULE_ANALYSIS, DecisionRule
+from lightning_app.analysis.execution import Outcome, run_analysis, to_jsonable
 from lightning_app.analysis.registry import LoadFailure, Registry
 from lightning_app.analysis.report import Report, write_report
-from lightning_app.analysis.runner import Outcome, run_analysis, to_jsonable
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 
@@ -56,6 +57,8 @@ class Prepared:
     """Names in the order the report shows them."""
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Every loaded analysis's options, selected or not (``AnalysisContext.options``)."""
+    rule: DecisionRule = field(default_factory=DecisionRule)
+    """The decision rule from signal-effects' options (``AnalysisContext.rule``)."""
 
 
 def build_parser(
@@ -75,6 +78,17 @@ def build_parser(
     parser.add_argument(
         "--config", action=ActionConfigFile, help="YAML file with any of these options."
     )
+    _add_data_options(parser)
+    _add_wandb_options(parser)
+    parser.add_argument(
+        "--list", action="store_true", help="List the registered analyses and exit."
+    )
+    _add_analysis_options(parser, classes, unreadable)
+    return parser
+
+
+def _add_data_options(parser: ArgumentParser) -> None:
+    """Where the runs are, which groups and metric, which analyses, where the report goes."""
     parser.add_argument(
         "--source",
         type=str | None,
@@ -125,6 +139,10 @@ def build_parser(
     parser.add_argument(
         "--seed", type=int, default=0, help="Seed of every random split and resample."
     )
+
+
+def _add_wandb_options(parser: ArgumentParser) -> None:
+    """``--wandb`` and where the analysis run goes."""
     parser.add_argument(
         "--wandb",
         action="store_true",
@@ -139,9 +157,14 @@ def build_parser(
         help="W&B mode; default: $WANDB_MODE, else online when wandb has credentials "
         "(`wandb login`), else offline.",
     )
-    parser.add_argument(
-        "--list", action="store_true", help="List the registered analyses and exit."
-    )
+
+
+def _add_analysis_options(
+    parser: ArgumentParser,
+    classes: Mapping[str, type[Analysis]],
+    unreadable: dict[str, str] | None,
+) -> None:
+    """One ``--<name>.<option>`` group per analysis class, from its typed ``__init__``."""
     for name, cls in classes.items():
         try:
             parser.add_class_arguments(
@@ -150,7 +173,6 @@ def build_parser(
         except Exception as err:  # an analysis whose options cannot be read is reported, not fatal
             if unreadable is not None:
                 unreadable[name] = f"its options cannot be read: {err}"
-    return parser
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -167,23 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.list:
         print_list(registry, classes, failures)
         return
-    for flag in ("source", "noise", "signal"):
-        if not cfg[flag]:
-            raise UserError(f"--{flag} is required (see --help)")
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
-        raise UserError(f"--out {cfg.out}: a file is there; the report needs a folder")
-    selected = _names(cfg.analyses, "--analyses") or sorted(
-        registry.names(), key=lambda n: (classes[n].order if n in classes else 100, n)
-    )
-    unknown = [n for n in selected if n not in registry.entries]
-    if unknown:
-        raise UserError(
-            f"--analyses: unknown analysis {', '.join(map(repr, unknown))}; registered: "
-            f"{', '.join(registry.names())} (see --list)"
-        )
+    selected = _check_and_select(cfg, registry, classes)
     prepared = instantiate(selected, classes, failures, cfg, registry)
     params = _names(cfg.params, "--params")
-    runs = load(cfg.source, [cfg.noise, cfg.signal])
+    runs = load_groups(cfg.source, [cfg.noise, cfg.signal])
     selection = Selection(
         noise=cfg.noise,
         signal=cfg.signal,
@@ -203,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"warning: analysis {outcome.name!r} failed: {outcome.error}", file=sys.stderr)
     print(f"\nreport: {out / 'report.md'}  ({len(files) - 2} figures, report.json)")
     if cfg.wandb:
-        from lightning_app.analysis.wandb_log import log_report
+        from lightning_app.analysis.wandb_publish import log_report
 
         run_id = log_report(
             report,
@@ -222,6 +231,7 @@ def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: s
     """Prepare the data once and run every prepared analysis on it (the in-process API)."""
     context, used = build_context(runs, selection)
     context.options = prepared.options
+    context.rule = prepared.rule
     outcomes = [_failed_outcome(f) for f in prepared.failures]
     for analysis, package, options in prepared.analyses:
         outcomes.append(run_analysis(analysis, used, context, package=package, options=options))
@@ -236,6 +246,27 @@ def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: s
         getattr(used, "warnings", []),
         adaptive=found[1] if found else None,
     )
+
+
+def _check_and_select(
+    cfg: Namespace, registry: Registry, classes: Mapping[str, type[Analysis]]
+) -> list[str]:
+    """The required options are there, ``--out`` can be a folder; the analyses to run, in order."""
+    for flag in ("source", "noise", "signal"):
+        if not cfg[flag]:
+            raise UserError(f"--{flag} is required (see --help)")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise UserError(f"--out {cfg.out}: a file is there; the report needs a folder")
+    selected = _names(cfg.analyses, "--analyses") or sorted(
+        registry.names(), key=lambda n: (classes[n].order if n in classes else 100, n)
+    )
+    unknown = [n for n in selected if n not in registry.entries]
+    if unknown:
+        raise UserError(
+            f"--analyses: unknown analysis {', '.join(map(repr, unknown))}; registered: "
+            f"{', '.join(registry.names())} (see --list)"
+        )
+    return selected
 
 
 def instantiate(
@@ -259,10 +290,11 @@ def instantiate(
         except (TypeError, ValueError) as err:
             raise UserError(f"--{name}: {err}") from None
         prepared.analyses.append((analysis, registry.entries[name].package, to_jsonable(kwargs)))
+    prepared.rule = DecisionRule.from_options(prepared.options.get(RULE_ANALYSIS, {}))
     return prepared
 
 
-def load(source: str, groups: list[str]) -> RunSet:
+def load_groups(source: str, groups: list[str]) -> RunSet:
     """Read the runs of the two groups from ``source``.
 
     Only the two groups are read (a W&B project may hold many more); if one is missing, the

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from lightning_app.analysis import factorial, stats
+from lightning_app.analysis.decision import DecisionRule
 from lightning_app.analysis.formatting import format_value, metric_format
 from lightning_app.analysis.parameters import (
     Parameter,
@@ -66,9 +68,12 @@ class AnalysisContext:
     notes: list[str] = field(default_factory=list)
     excluded: list[SkippedRun] = field(default_factory=list)
     """Runs of the two groups left out, with the reason."""
+    rule: DecisionRule = field(default_factory=DecisionRule)
+    """The decision rule (alpha, correction, error term, signal ratio) set by signal-effects'
+    options; an analysis that plans for or reports on the verdicts reads it here."""
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Every registered analysis's options as the user set them (by analysis name), selected or
-    not, so one analysis can follow another's (runs-needed plans for signal-effects' rule)."""
+    not."""
     _nulls: dict[str, stats.NoiseNull] = field(default_factory=dict, repr=False)
     _model: factorial.SignalModel | None = field(default=None, repr=False)
 
@@ -126,7 +131,46 @@ class AnalysisContext:
 
 
 def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, RunSet]:
-    """Check and align the selected runs; returns the context and the RunSet of the runs used."""
+    """Check and align the selected runs; returns the context and the RunSet of the runs used.
+
+    The steps run in a fixed order (the selection, the runs with values, the common epochs, the
+    parameters, the noise), each raising the first mistake it finds or adding notes.
+    """
+    _check_selection(runs, selection)
+    noise_runs = runs.select(group=selection.noise)
+    signal_runs = runs.select(group=selection.signal)
+    values = _values(noise_runs, signal_runs, selection)
+    epoch = _choose_epoch(selection.epoch, values.epochs, values.all_epochs)
+    notes = values.notes
+    params = _parameters(signal_runs.config.loc[values.signal_ids], selection, notes)
+    notes.extend(_noise_notes(params, noise_runs.config.loc[values.noise_ids], values.noise_ids))
+    _refuse_constant_noise(values, epoch, selection)
+    if len(values.noise_ids) < 10:
+        notes.append(
+            f"Only {len(values.noise_ids)} noise runs: the noise baseline and the run counts "
+            f"derived from it are rough (the study used 210)."
+        )
+    context = AnalysisContext(
+        metric=selection.metric,
+        noise_group=selection.noise,
+        signal_group=selection.signal,
+        epochs=values.epochs,
+        epoch=epoch,
+        noise_ids=values.noise_ids,
+        signal_ids=values.signal_ids,
+        noise=values.noise,
+        signal=values.signal,
+        params={p.name: p for p in params},
+        permutations=selection.permutations,
+        seed=selection.seed,
+        notes=notes,
+        excluded=values.excluded,
+    )
+    return context, runs.subset(values.noise_ids + values.signal_ids)
+
+
+def _check_selection(runs: RunSet, selection: Selection) -> None:
+    """The options name two different groups that exist and a metric some run logged."""
     if selection.permutations < 1:
         raise UserError("--permutations must be at least 1")
     groups = runs.groups()
@@ -136,23 +180,38 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
             raise UserError(f"{flag}: no runs in group {group!r}; groups found: {available}")
     if selection.noise == selection.signal:
         raise UserError("--noise and --signal name the same group; they must be different runs")
-    metric = selection.metric
-    if metric not in runs.metrics():
+    if selection.metric not in runs.metrics():
         available = ", ".join(repr(m) for m in runs.metrics()) or "none"
-        raise UserError(f"--metric: no run logged {metric!r}; metrics found: {available}")
+        raise UserError(f"--metric: no run logged {selection.metric!r}; metrics found: {available}")
 
-    noise_runs = runs.select(group=selection.noise)
-    signal_runs = runs.select(group=selection.signal)
+
+@dataclass(frozen=True)
+class _Values:
+    """The kept runs' metric on the epochs they all have, and what was left out on the way."""
+
+    noise_ids: list[str]
+    signal_ids: list[str]
+    epochs: np.ndarray
+    """Epochs every kept run has a finite value for."""
+    all_epochs: np.ndarray
+    """Epochs any selected run logged."""
+    noise: np.ndarray
+    signal: np.ndarray
+    excluded: list[SkippedRun]
+    notes: list[str]
+
+
+def _values(noise_runs: RunSet, signal_runs: RunSet, selection: Selection) -> _Values:
+    """Leave out runs without a finite value, check enough remain, align on common epochs."""
+    metric = selection.metric
     noise_m = noise_runs.metric_matrix(metric)
     signal_m = signal_runs.metric_matrix(metric)
     excluded: list[SkippedRun] = []
     notes: list[str] = []
-
     # Runs without a single finite value cannot contribute anywhere.
     kept = []
     for matrix, kind in ((noise_m, "noise"), (signal_m, "signal")):
-        finite = np.isfinite(matrix.values)
-        has_any = finite.any(axis=1)
+        has_any = np.isfinite(matrix.values).any(axis=1)
         for run_id in matrix.run_ids[~has_any]:
             excluded.append(SkippedRun(str(run_id), f"no finite {metric!r} value ({kind} run)"))
         kept.append(has_any)
@@ -163,6 +222,36 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
         )
     noise_ids = [str(i) for i in noise_m.run_ids[kept[0]]]
     signal_ids = [str(i) for i in signal_m.run_ids[kept[1]]]
+    _check_counts(noise_ids, signal_ids, selection)
+
+    # Align both groups on the epochs every kept run has a finite value for.
+    all_epochs = np.union1d(noise_m.epochs, signal_m.epochs)
+    noise_full = _on_epochs(noise_m, kept[0], all_epochs)
+    signal_full = _on_epochs(signal_m, kept[1], all_epochs)
+    finite = np.vstack([np.isfinite(noise_full), np.isfinite(signal_full)])
+    common = finite.all(axis=0)
+    if not common.any():
+        raise UserError(
+            f"no epoch has a finite {metric!r} value in every selected run; the runs log "
+            f"disjoint epochs or NaN (check the runs' histories)"
+        )
+    if not common.all():
+        notes.append(_epoch_note(all_epochs, finite, noise_ids + signal_ids, metric))
+    return _Values(
+        noise_ids,
+        signal_ids,
+        all_epochs[common].astype(int),
+        all_epochs,
+        noise_full[:, common],
+        signal_full[:, common],
+        excluded,
+        notes,
+    )
+
+
+def _check_counts(noise_ids: list[str], signal_ids: list[str], selection: Selection) -> None:
+    """Enough noise runs for a variance, and two signal runs to compare."""
+    metric = selection.metric
     if not noise_ids:
         raise UserError(
             f"no noise runs: none of the runs in group {selection.noise!r} logged {metric!r}"
@@ -179,27 +268,11 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
             f"comparing hyperparameter values needs at least two"
         )
 
-    # Align both groups on the epochs every kept run has a finite value for.
-    all_epochs = np.union1d(noise_m.epochs, signal_m.epochs)
-    noise_full = _on_epochs(noise_m, kept[0], all_epochs)
-    signal_full = _on_epochs(signal_m, kept[1], all_epochs)
-    finite = np.vstack([np.isfinite(noise_full), np.isfinite(signal_full)])
-    common = finite.all(axis=0)
-    if not common.any():
-        raise UserError(
-            f"no epoch has a finite {metric!r} value in every selected run; the runs log "
-            f"disjoint epochs or NaN (check the runs' histories)"
-        )
-    if not common.all():
-        notes.append(_epoch_note(all_epochs, finite, noise_ids + signal_ids, metric))
-    epochs = all_epochs[common].astype(int)
-    noise_vals = noise_full[:, common]
-    signal_vals = signal_full[:, common]
 
-    epoch = _choose_epoch(selection.epoch, epochs, all_epochs)
-
-    # Parameters of the signal sweep.
-    signal_config = signal_runs.config.loc[signal_ids]
+def _parameters(
+    signal_config: pd.DataFrame, selection: Selection, notes: list[str]
+) -> list[Parameter]:
+    """The parameters named by ``--params`` or detected, refused when confounded; adds notes."""
     if selection.params:
         params = explicit_parameters(signal_config, selection.params)
     else:
@@ -207,12 +280,20 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
         notes.extend(alias_notes)
         if not params:
             raise UserError(
-                f"no config key varies across the {len(signal_ids)} signal runs with at least two "
-                f"runs per value; name the parameters with --params "
+                f"no config key varies across the {len(signal_config)} signal runs with at least "
+                f"two runs per value; name the parameters with --params "
                 f"(e.g. --params model.hidden_size)" + "".join(f". {n}" for n in alias_notes)
             )
     notes.extend(balance_notes(params))
     _refuse_confounded(params)
+    return params
+
+
+def _noise_notes(
+    params: Sequence[Parameter], noise_config: pd.DataFrame, noise_ids: list[str]
+) -> list[str]:
+    """Where the noise runs fall short of a parameter's groups, or vary the parameter."""
+    notes = []
     for param in params:
         if int(param.sizes.sum()) > len(noise_ids):
             notes.append(
@@ -220,7 +301,6 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
                 f"only {len(noise_ids)} noise runs, so its noise effect draws noise runs with "
                 f"replacement."
             )
-    noise_config = noise_runs.config.loc[noise_ids]
     for param in params:
         if param.name in noise_config.columns:
             distinct = noise_config[param.name].map(str).nunique()
@@ -229,37 +309,19 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
                     f"The noise runs themselves take {distinct} values of {param.name}, so the "
                     f"noise baseline includes part of its effect."
                 )
+    return notes
 
-    index = int(np.searchsorted(epochs, epoch))
-    if np.ptp(noise_vals[:, index]) == 0:
+
+def _refuse_constant_noise(values: _Values, epoch: int, selection: Selection) -> None:
+    """Noise runs that all end the same measure no noise: the seed did not reach the result."""
+    index = int(np.searchsorted(values.epochs, epoch))
+    if np.ptp(values.noise[:, index]) == 0:
         raise UserError(
-            f"all {len(noise_ids)} noise runs have the same {metric!r} at epoch {epoch} "
-            f"({noise_vals[0, index]:.6g}): the seed did not change the result, so there is no "
-            f"noise to measure (check that the seed really varies across group {selection.noise!r})"
+            f"all {len(values.noise_ids)} noise runs have the same {selection.metric!r} at epoch "
+            f"{epoch} ({values.noise[0, index]:.6g}): the seed did not change the result, so "
+            f"there is no noise to measure (check that the seed really varies across group "
+            f"{selection.noise!r})"
         )
-    if len(noise_ids) < 10:
-        notes.append(
-            f"Only {len(noise_ids)} noise runs: the noise baseline and the run counts derived "
-            f"from it are rough (the study used 210)."
-        )
-
-    context = AnalysisContext(
-        metric=metric,
-        noise_group=selection.noise,
-        signal_group=selection.signal,
-        epochs=epochs,
-        epoch=epoch,
-        noise_ids=noise_ids,
-        signal_ids=signal_ids,
-        noise=noise_vals,
-        signal=signal_vals,
-        params={p.name: p for p in params},
-        permutations=selection.permutations,
-        seed=selection.seed,
-        notes=notes,
-        excluded=excluded,
-    )
-    return context, runs.subset(noise_ids + signal_ids)
 
 
 def _refuse_confounded(params: Sequence[Parameter]) -> None:

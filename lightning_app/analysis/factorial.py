@@ -237,7 +237,7 @@ class VarianceCheck:
     noise_df: int
     variance_ratio: float
     """signal variance / noise variance."""
-    p_value: float
+    pvalue: float
 
 
 def variance_check(

@@ -115,7 +115,7 @@ def smallest_runs(
     return hi
 
 
-def corrected_f2(f_statistic: float, df_num: int, df_denom: int, n: int) -> float:
+def corrected_f2(statistic: float, df_num: int, df_denom: int, n: int) -> float:
     """Bias-corrected Cohen's f^2 of an observed F: the unbiased noncentrality, per run.
 
     E[F] = df2 / (df2 - 2) * (1 + lambda / df1) for a noncentral F, so
@@ -124,10 +124,10 @@ def corrected_f2(f_statistic: float, df_num: int, df_denom: int, n: int) -> floa
     group means and overstates the true one; planning on it gives too few runs.
     With df2 <= 2 (no finite mean) the partial omega squared form ``df1 (F - 1) / n`` is used.
     """
-    if not math.isfinite(f_statistic):
+    if not math.isfinite(statistic):
         return 0.0
     scale = (df_denom - 2) / df_denom if df_denom > 2 else 1.0
-    return max(0.0, df_num * (f_statistic * scale - 1.0) / n)
+    return max(0.0, df_num * (statistic * scale - 1.0) / n)
 
 
 @functools.cache

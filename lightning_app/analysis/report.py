@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lightning_app.analysis.context import AnalysisContext
+from lightning_app.analysis.execution import Outcome
 from lightning_app.analysis.formatting import numeric_columns, table_cells
 from lightning_app.analysis.plots import DPI
-from lightning_app.analysis.runner import Outcome
 from lightning_app.runs.runset import RunWarning, SkippedRun
 
 

@@ -28,7 +28,7 @@ with a fixed maximum number of looks K, planned before the first run:
 
 The sweep stops when every parameter is significant or futile, or the budget is spent. Seeds are
 replicates, never parameters. Everything is vectorised over simulated studies (columns), so the
-validation (``simulate``) runs the very decision code the sweep runs.
+validation (``bench/simulation/adaptive.py``) runs the very decision code the sweep runs.
 """
 
 from __future__ import annotations
@@ -114,11 +114,12 @@ class Look:
 
     params: list[str]
     level: float
-    f_statistic: np.ndarray
+    statistic: np.ndarray
+    """The type II F statistics."""
     df_num: np.ndarray
     df_denom: int
-    p_value: np.ndarray
-    p_adjusted: np.ndarray
+    pvalue: np.ndarray
+    pvalue_adjusted: np.ndarray
     significant: np.ndarray
     """Adjusted p-value below this look's nominal level."""
     corrected_f2: np.ndarray
@@ -127,6 +128,19 @@ class Look:
     """Power of the F test with every run the budget allows, at the last look's level."""
     futile: np.ndarray
     """Not significant and ``power_at_budget`` below the design's power."""
+
+    # Old names, kept until lightning_app/sweeps/adaptive.py reads the new ones.
+    @property
+    def f_statistic(self) -> np.ndarray:
+        return self.statistic
+
+    @property
+    def p_value(self) -> np.ndarray:
+        return self.pvalue
+
+    @property
+    def p_adjusted(self) -> np.ndarray:
+        return self.pvalue_adjusted
 
 
 def look(
@@ -163,20 +177,8 @@ def look(
         )
         / n
     )
-    model_df = int(table.df.sum())
-    last = float(design.levels[-1])
-    rule = power.Rule(last, len(names), design.correction, "signal", model_df, 0, math.inf)
-    at_budget = np.empty_like(corrected)
-    for row in range(len(names)):
-        k = int(table.df[row]) + 1
-        per_value = budget_runs // k
-        f2 = upper[row] if design.futility_confidence != 0.5 else corrected[row]
-        positive = f2 > 0  # scipy's noncentral F is wrong at noncentrality 0 (sf < 0)
-        at_budget[row] = np.where(
-            positive,
-            power.f_test_power(np.clip(f2, 1e-12, 100.0), k, per_value, rule),
-            0.0,
-        )
+    planned = upper if design.futility_confidence != 0.5 else corrected
+    at_budget = _power_at_budget(planned, table.df, design, budget_runs)
     futile = ~significant & (at_budget < design.power)
     return Look(
         names,
@@ -193,8 +195,29 @@ def look(
     )
 
 
+def _power_at_budget(
+    f2: np.ndarray, df: np.ndarray, design: Design, budget_runs: int
+) -> np.ndarray:
+    """Per parameter (rows of ``f2``): the F test's power with every run the budget allows, at
+    the last look's level (Holm's first step), for the effect sizes ``f2``."""
+    names = len(df)
+    last = float(design.levels[-1])
+    rule = power.Rule(last, names, design.correction, "signal", int(df.sum()), 0, math.inf)
+    at_budget = np.empty_like(f2)
+    for row in range(names):
+        k = int(df[row]) + 1
+        per_value = budget_runs // k
+        positive = f2[row] > 0  # scipy's noncentral F is wrong at noncentrality 0 (sf < 0)
+        at_budget[row] = np.where(
+            positive,
+            power.f_test_power(np.clip(f2[row], 1e-12, 100.0), k, per_value, rule),
+            0.0,
+        )
+    return at_budget
+
+
 def noncentrality_upper(
-    f_statistic: np.ndarray, df_num: np.ndarray | int, df_denom: int, confidence: float
+    statistic: np.ndarray, df_num: np.ndarray | int, df_denom: int, confidence: float
 ) -> np.ndarray:
     """Upper bound of a one-sided ``confidence`` interval for the noncentrality of an observed F.
 
@@ -202,7 +225,7 @@ def noncentrality_upper(
     noncentral F by bisection on log lambda, vectorised); 0 where even lambda = 0 is that
     unlikely to give an F this small. NaN F (no test) gives 0.
     """
-    f = np.nan_to_num(np.asarray(f_statistic, dtype=float), nan=0.0)
+    f = np.nan_to_num(np.asarray(statistic, dtype=float), nan=0.0)
     df1 = np.broadcast_to(np.asarray(df_num, dtype=float), f.shape)
     gamma = 1.0 - confidence
     zero = sps.f.cdf(f, np.maximum(df1, 1), df_denom) <= gamma
@@ -231,140 +254,14 @@ def runs_needed(
     )
 
 
-# -- simulation: the whole adaptive procedure on planted data ------------------------------------
-
-
-@dataclass(frozen=True)
-class Planted:
-    """A simulated adaptive sweep: a full grid over ``levels``, seeds added in rounds."""
-
-    levels: Mapping[str, int]
-    """Values of each parameter; the first is the *target* whose effect is planted."""
-    seeds: int
-    """Most seeds per configuration (the budget)."""
-    per_round: int
-    other_effect: float = 2.0
-    """Range of every other parameter's real effect, in noise sd."""
-
-    @property
-    def configurations(self) -> int:
-        return math.prod(self.levels.values())
-
-    @property
-    def label(self) -> str:
-        grid = " x ".join(str(k) for k in self.levels.values())
-        looks = len(equal_rounds(self.seeds, self.per_round))
-        return f"{grid} grid, {self.per_round} seed(s)/round, {looks} looks"
-
-    def codes(self, seeds: int) -> dict[str, np.ndarray]:
-        """Value codes of the runs of ``seeds`` seeds (seed-major: a round appends rows)."""
-        grid = np.indices(list(self.levels.values())).reshape(len(self.levels), -1)
-        return {name: np.tile(grid[i], seeds) for i, name in enumerate(self.levels)}
-
-
-@dataclass(frozen=True)
-class Simulated:
-    """Per study: the look at which each parameter became significant (0: never), and cost."""
-
-    params: list[str]
-    first_significant: np.ndarray
-    """Parameters x studies."""
-    naive_first: np.ndarray
-    """The same for testing at alpha at every look with no correction for looking (invalid)."""
-    stop_look: np.ndarray
-    runs: np.ndarray
-    fixed_power: np.ndarray
-    """Parameters x seeds (1..max): power of the fixed design with that many seeds, at alpha."""
-
-
-def simulate(
-    planted: Planted,
-    effect: float,
-    design: Design,
-    studies: int,
-    rng: np.random.Generator,
-) -> Simulated:
-    """Run the adaptive rule (the code the sweep runs) on ``studies`` simulated sweeps.
-
-    Noise is normal with sd 1; the target's planted effect has range ``effect`` (noise sd),
-    spread evenly over its values; every other parameter has range ``planted.other_effect``.
-    The fixed designs of 1..max seeds are tested on the same draws (common random numbers).
-    """
-    names = list(planted.levels)
-    offsets = {
-        name: np.linspace(-1, 1, k) * (effect if i == 0 else planted.other_effect) / 2
-        for i, (name, k) in enumerate(planted.levels.items())
-    }
-    c = planted.configurations
-    full = planted.codes(planted.seeds)
-    truth = sum(offsets[name][full[name]] for name in names)
-    y = np.asarray(truth)[:, None] + rng.standard_normal((c * planted.seeds, studies))
-    cumulative = [round(f * planted.seeds) for f in design.fractions]
-    budget = c * planted.seeds
-    first = np.zeros((len(names), studies), dtype=int)
-    naive = np.zeros((len(names), studies), dtype=int)
-    active = np.ones(studies, dtype=bool)
-    stop = np.zeros(studies, dtype=int)
-    for k, (seeds, level) in enumerate(zip(cumulative, design.levels, strict=True), start=1):
-        rows = c * seeds
-        codes = {name: v[:rows] for name, v in full.items()}
-        result = look(codes, y[:rows], float(level), design, budget)
-        newly = result.significant & (first == 0) & active[None, :]
-        first[newly] = k
-        naive_hit = (result.p_adjusted < design.alpha) & (naive == 0) & active[None, :]
-        naive[naive_hit] = k
-        decided = (first > 0) | result.futile
-        ends = active & (decided.all(axis=0) | (k == len(cumulative)))
-        stop[ends] = k
-        active &= ~ends
-    runs = np.asarray([c * cumulative[k - 1] for k in stop])
-    fixed = np.empty((len(names), planted.seeds))
-    for s in range(1, planted.seeds + 1):
-        rows = c * s
-        table = factorial.type2_table(
-            factorial.main_terms({n: v[:rows] for n, v in full.items()}), y[:rows]
-        )
-        if table.df_resid < 1:
-            fixed[:, s - 1] = np.nan
-            continue
-        tests = factorial.f_tests(table, np.zeros(studies), 0, "signal")
-        adjusted = power.adjust_columns(tests.pvalue, design.correction)
-        fixed[:, s - 1] = (adjusted < design.alpha).mean(axis=1)
-    return Simulated(names, first, naive, stop, runs, fixed)
-
-
-def fixed_runs_at_power(fixed_power: np.ndarray, target: float, configurations: int) -> float:
-    """Runs a fixed design needs for ``target`` power: seeds interpolated between whole counts.
-
-    ``fixed_power[s - 1]`` is the power with s seeds per configuration; NaN (untestable) counts
-    as 0. Returns NaN when even the largest design falls short.
-    """
-    p = np.nan_to_num(np.asarray(fixed_power, dtype=float), nan=0.0)
-    p = np.maximum.accumulate(p)
-    if target <= 0:
-        return 0.0
-    above = np.flatnonzero(p >= target)
-    if above.size == 0:
-        return math.nan
-    s = int(above[0]) + 1
-    if s == 1:
-        return float(configurations)
-    lo, hi = p[s - 2], p[s - 1]
-    frac = (target - lo) / (hi - lo) if hi > lo else 1.0
-    return float(configurations * (s - 1 + frac))
-
-
 __all__ = [
     "SPENDINGS",
     "Design",
     "Look",
-    "Planted",
-    "Simulated",
     "equal_rounds",
-    "fixed_runs_at_power",
     "look",
     "look_levels",
+    "noncentrality_upper",
     "runs_needed",
-    "simulate",
     "spending",
 ]

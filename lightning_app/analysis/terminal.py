@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from lightning_app.analysis.execution import Outcome
 from lightning_app.analysis.formatting import numeric_columns, table_cells
 from lightning_app.analysis.report import Report
-from lightning_app.analysis.runner import Outcome
 
 
 def print_report(report: Report, console: Console | None = None) -> None:

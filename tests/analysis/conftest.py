@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lightning_app.analysis.synthetic import simulate_runset
+from bench.simulation.synthetic import simulate_runset
 from lightning_app.runs.runset import RunSet
 
 GRID = {
@@ -23,6 +24,16 @@ BATCH_EFFECT = {64: 0.0015, 128: 0.0, 256: -0.0015}  # planted range: 0.3 points
 
 
 DEFAULTS = {"model.hidden_size": 40, "data.batch_size": 128, "model.num_layers": 2}
+
+
+@pytest.fixture(autouse=True)
+def no_full_collection_in_multipletests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """statsmodels' ``multipletests`` runs a full ``gc.collect()`` on every Holm call
+    (``import gc`` inside statsmodels/stats/multitest.py): 0.1-0.3 s each in a test process
+    with a large heap, and epoch-dynamics and the cross-checks call it hundreds of times. An
+    explicit full collection changes no number (the automatic collector still runs), so these
+    tests make it a no-op."""
+    monkeypatch.setattr(gc, "collect", lambda generation=2: 0)
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def write_source(
     return path
 
 
-CASES = {
+CASES: dict[str, tuple[dict[str, Any], list[str], str]] = {
     "unknown group": ({}, ["--signal", "sweep"], "--signal: no runs in group 'sweep'"),
     "two noise runs": ({"noise_runs": 2}, [], "only 2 noise run(s) in group 'noise'"),
     "identical noise": ({"identical": True}, [], "all 4 noise runs have the same 'test/acc'"),
@@ -81,6 +81,7 @@ def test_bad_input_is_one_line_and_exit_2(case: str, in_process, tmp_path: Path)
     assert not (tmp_path / "report").exists()  # no half report beside the error
 
 
+@pytest.mark.process
 def test_a_data_problem_ends_the_real_command_with_exit_2(tmp_path: Path) -> None:
     source = write_source(tmp_path / "runs.csv", confounded=True)
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(REPO)}

@@ -18,10 +18,12 @@ from statsmodels.stats.multitest import multipletests
 from analyses.epoch_dynamics import EpochDynamics
 from analyses.noise_baseline import NoiseBaseline
 from analyses.runs_needed import RunsNeeded
-from analyses.signal_effects import SignalEffects, verdict
+from analyses.signal_effects import SignalEffects
+from bench.simulation.synthetic import runset_from_arrays
 from lightning_app.analysis import AnalysisContext, Selection, build_context
-from lightning_app.analysis.runner import check_result
-from lightning_app.analysis.synthetic import runset_from_arrays
+from lightning_app.analysis.decision import DecisionRule
+from lightning_app.analysis.execution import check_result
+from lightning_app.analysis.factorial import ErrorTerm
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 
@@ -125,7 +127,7 @@ def test_signal_effect_numbers_cross_checked(prepared: tuple[AnalysisContext, Ru
 
 @pytest.mark.parametrize("error", ["noise", "pooled"])
 def test_error_terms_divide_by_the_noise_runs(
-    prepared: tuple[AnalysisContext, RunSet], error: str
+    prepared: tuple[AnalysisContext, RunSet], error: ErrorTerm
 ) -> None:
     context, _ = prepared
     summary, _ = _summary(SignalEffects(error=error, correction="none"), prepared)
@@ -227,7 +229,7 @@ def test_a_noisier_signal_sweep_is_flagged_and_the_default_stays_calibrated() ->
     ],
 )
 def test_verdict_thresholds(p: float, ratio: float | None, expected: str) -> None:
-    assert verdict(p, ratio, alpha=0.05, signal_ratio=5.0) == expected
+    assert DecisionRule(alpha=0.05, signal_ratio=5.0).verdict(p, ratio) == expected
 
 
 def test_options_are_validated() -> None:
@@ -288,12 +290,12 @@ def test_runs_needed_plans_the_rule_signal_effects_applies(
 def test_runs_needed_follows_signal_effects_options(
     prepared: tuple[AnalysisContext, RunSet],
 ) -> None:
-    """An option not given to runs-needed is signal-effects': its error pooled alone plans for the
-    pooled error term, exactly as runs-needed's own error pooled does; an explicit runs-needed
-    option still wins, with a note that the counts are for another rule."""
+    """An option not given to runs-needed is the context's decision rule's (signal-effects'):
+    its error pooled alone plans for the pooled error term, exactly as runs-needed's own error
+    pooled does; an explicit runs-needed option still wins, with a note that the counts are for
+    another rule."""
     context, runs = prepared
-    set_ = {"signal-effects": {"error": "pooled", "alpha": 0.01}}
-    pooled = (dataclasses.replace(context, options=set_), runs)
+    pooled = (dataclasses.replace(context, rule=DecisionRule(error="pooled", alpha=0.01)), runs)
     followed, _ = _summary(RunsNeeded(resamples=0), pooled)
     explicit, _ = _summary(RunsNeeded(resamples=0, error="pooled", alpha=0.01), prepared)
     default, _ = _summary(RunsNeeded(resamples=0), prepared)
@@ -310,9 +312,8 @@ def test_runs_needed_follows_signal_effects_options(
     assert own["error"] == "signal" and own["alpha"] == 0.01
     assert own["params"] != default["params"]  # alpha still followed
     assert any("error differ from signal-effects'" in note for note in result.notes)
-    bad = (dataclasses.replace(context, options={"signal-effects": {"alpha": 2.0}}), runs)
     with pytest.raises(UserError, match="--signal-effects: alpha"):
-        RunsNeeded(resamples=0).run(bad[1], bad[0])
+        DecisionRule.from_options({"alpha": 2.0, "unrelated": 1})
 
 
 def _power(f2: float, k: int, r: int, model_df: int, m: int) -> float:

@@ -13,28 +13,28 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from lightning_app.analysis import calibration
-from lightning_app.analysis.calibration import Design
+from bench.simulation import calibration
+from bench.simulation.calibration import CalibrationDesign
 
 STUDIES = 2000
 ALPHA = 0.05
 TOLERANCE = 0.02  # the issue's bound; 3 standard errors at 2,000 studies are 0.015
 
 DESIGNS = [
-    Design(3, 2, "grid"),
-    Design(10, 4, "single"),
-    Design(6, 4, "grid", replicates=4),
-    Design(24, 4, "random"),
-    Design(10, 7, "unbalanced"),
-    Design(100, 4, "unbalanced"),
-    Design(24, 4, "grid", noise_ratio=1.6),
-    Design(6, 7, "random", noise_ratio=1.6),
+    CalibrationDesign(3, 2, "grid"),
+    CalibrationDesign(10, 4, "single"),
+    CalibrationDesign(6, 4, "grid", replicates=4),
+    CalibrationDesign(24, 4, "random"),
+    CalibrationDesign(10, 7, "unbalanced"),
+    CalibrationDesign(100, 4, "unbalanced"),
+    CalibrationDesign(24, 4, "grid", noise_ratio=1.6),
+    CalibrationDesign(6, 7, "random", noise_ratio=1.6),
 ]
 
 
 @pytest.mark.parametrize("design", DESIGNS, ids=lambda d: d.label)
-def test_default_test_is_calibrated(design: Design) -> None:
-    p = calibration.simulate(
+def test_default_test_is_calibrated(design: CalibrationDesign) -> None:
+    p = calibration.simulate_calibration(
         design, 0.0, STUDIES, np.random.default_rng(zlib.crc32(design.label.encode()))
     )
     rate = calibration.rejection_rate(p["signal"], ALPHA)
@@ -51,17 +51,19 @@ def test_default_test_is_calibrated(design: Design) -> None:
 def test_the_replaced_split_test_fails_this_check() -> None:
     """The old method (signal effect vs noise splits) at 6 noise runs: far above alpha, so the
     calibration tests above would fail it."""
-    p = calibration.simulate(
-        Design(6, 4, "grid", replicates=4), 0.0, 1000, np.random.default_rng(1)
+    p = calibration.simulate_calibration(
+        CalibrationDesign(6, 4, "grid", replicates=4), 0.0, 1000, np.random.default_rng(1)
     )
     assert calibration.rejection_rate(p["splits"], ALPHA) > 0.12
 
 
 def test_power_grows_with_the_effect() -> None:
-    design = Design(24, 4, "grid")
+    design = CalibrationDesign(24, 4, "grid")
     rates = [
         calibration.rejection_rate(
-            calibration.simulate(design, effect, 500, np.random.default_rng(2))["signal"]
+            calibration.simulate_calibration(design, effect, 500, np.random.default_rng(2))[
+                "signal"
+            ]
         )
         for effect in (0.0, 1.0, 2.0, 3.0)
     ]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -160,6 +157,10 @@ def test_runs_needed_follows_signal_effects_options(wandb_dir: Path, tmp_path: P
         (["--noise", "noise"], "--source is required"),
         (["--analyses", "noise-baseline,nope"], "unknown analysis 'nope'; registered: "),
         (["--signal-effects.alpha", "2"], "--signal-effects: alpha must be between 0 and 1"),
+        (  # the decision rule runs-needed plans for is refused at start, selected or not
+            ["--analyses", "runs-needed", "--signal-effects.alpha", "2"],
+            "--signal-effects: alpha must be between 0 and 1",
+        ),
         (["--params", " , "], "--params is empty"),
         (["--out", __file__], "--out .*test_command.py: a file is there; the report needs a"),
     ],
@@ -215,16 +216,10 @@ def test_list_shows_name_description_and_package(capsys: pytest.CaptureFixture[s
     assert "lightning-signal-noise 0.1.0" in out and "Levene" in out
 
 
-def test_the_real_command_fails_cleanly() -> None:
-    """Through ``python -m lightning_app``: routed here, exit 2 with one line on stderr."""
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    bad = subprocess.run(
-        [sys.executable, "-m", "lightning_app", "analyze", "--noise", "a", "--signal", "b"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+def test_the_command_fails_cleanly(in_process) -> None:
+    """Through ``python -m lightning_app``'s dispatcher: routed here, exit 2 with one line on
+    stderr (test_bad_input_command.py runs the real process)."""
+    bad = in_process("analyze")("--noise", "a", "--signal", "b")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: --source is required (see --help)"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.simulation.synthetic import runset_from_arrays
 from lightning_app.analysis import Selection, build_context
 from lightning_app.analysis.parameters import detect_parameters, explicit_parameters
-from lightning_app.analysis.synthetic import runset_from_arrays
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import Run, RunSet, SkippedRun
 

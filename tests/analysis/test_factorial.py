@@ -9,8 +9,8 @@ from scipy import stats as sps
 from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 
+from bench.simulation.calibration import CalibrationDesign
 from lightning_app.analysis import factorial
-from lightning_app.analysis.calibration import Design
 
 
 @pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.SingularMatrixWarning")
@@ -18,7 +18,7 @@ from lightning_app.analysis.calibration import Design
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_type2_table_matches_statsmodels_additive_and_two_way(layout: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    a, b = Design(10, 4, layout, replicates=3).signal_codes(rng)  # type: ignore[arg-type]
+    a, b = CalibrationDesign(10, 4, layout, replicates=3).signal_codes(rng)  # type: ignore[arg-type]
     c = np.arange(len(a)) % 2
     y = 0.3 * a + 0.2 * (b == 1) + 0.4 * a * c + rng.normal(size=len(a))
     frame = pd.DataFrame({"y": y, "a": a, "b": b, "c": c})
@@ -47,7 +47,7 @@ def test_type2_table_matches_statsmodels_additive_and_two_way(layout: str, seed:
 
 def test_many_responses_at_once_equal_one_at_a_time() -> None:
     rng = np.random.default_rng(3)
-    a, b = Design(10, 3, "random").signal_codes(rng)
+    a, b = CalibrationDesign(10, 3, "random").signal_codes(rng)
     y = rng.normal(size=(len(a), 5))
     terms = factorial.main_terms({"a": a, "b": b})
     together = factorial.type2_table(terms, y)
@@ -94,7 +94,7 @@ def test_level_effects_are_least_squares_means_up_to_a_constant() -> None:
     """In an unbalanced design the range of the level coefficients is the range of the LS means
     (each value's prediction averaged over the other parameter's values)."""
     rng = np.random.default_rng(6)
-    a, b = Design(10, 3, "unbalanced").signal_codes(rng)
+    a, b = CalibrationDesign(10, 3, "unbalanced").signal_codes(rng)
     y = np.array([0.0, 0.2, 0.5])[a] + np.array([0.0, 1.0, 2.0])[b] + 0.01 * rng.normal(size=len(a))
     table = factorial.type2_table(factorial.main_terms({"a": a, "b": b}), y)
     fit = ols("y ~ C(a) + C(b)", pd.DataFrame({"y": y, "a": a, "b": b})).fit()
@@ -121,7 +121,7 @@ def test_variance_check_uses_replicates_or_residuals() -> None:
     within = sum(((y[codes == j] - y[codes == j].mean()) ** 2).sum() for j in range(4))
     assert with_replicates.variance_ratio == pytest.approx(within / 8 / noise.var(ddof=1))
     one_sided = sps.f.sf(with_replicates.variance_ratio, 8, 19)
-    assert with_replicates.p_value == pytest.approx(2 * min(one_sided, 1 - one_sided))
+    assert with_replicates.pvalue == pytest.approx(2 * min(one_sided, 1 - one_sided))
     # Every run its own configuration: the additive model's residuals stand in.
     unique = np.arange(12)
     residual = factorial.variance_check(y, unique, table, noise_ss, noise_df)

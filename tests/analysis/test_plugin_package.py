@@ -1,7 +1,9 @@
 """A third-party plugin: its own package, pip-installed, listed and run by ``analyze``.
 
 The plugin is the README's example. It is installed with ``pip --target`` into a temporary folder
-and only a subprocess sees it (through PYTHONPATH), so the global environment is untouched.
+and only the real ``python -m lightning_app analyze`` process sees it (through PYTHONPATH), so the
+global environment is untouched. Broken plugins are declared by dist-info folders put on this
+process's ``sys.path`` for one test, and run through the command's dispatcher in-process.
 """
 
 from __future__ import annotations
@@ -111,14 +113,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(site: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m lightning_app analyze ARGV`` as a user runs it, the plugin installed."""
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]),
         "WANDB_MODE": "offline",
     }
-    code = f"from lightning_app.analysis.command import main; main({list(argv)!r})"
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-m", "lightning_app", "analyze", *argv],
         capture_output=True,
         text=True,
         env=env,
@@ -126,19 +128,19 @@ def _run(site: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_installed_plugin_is_listed_and_runs(site: Path, wandb_dir: Path, tmp_path: Path) -> None:
-    code = "from lightning_app.analysis.command import main; main(['--list'])"
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    listing = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
-    )
+@pytest.mark.process
+def test_installed_plugin_is_listed_and_runs(
+    site: Path, wandb_dir: Path, tmp_path: Path, in_process
+) -> None:
+    """The plugin journey for real: pip-installed, listed and run by ``python -m lightning_app
+    analyze`` (the one test of this folder that starts the command as a process)."""
+    listing = _run(site, "--list")
     assert listing.returncode == 0, listing.stderr
     assert "top-runs" in listing.stdout and "top-runs-analysis 0.1.0" in listing.stdout
     assert "winner's lead" in listing.stdout
     # Not installed globally: without the folder on the path it is not there.
-    plain = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    plain = in_process("analyze")("--list")
+    assert plain.returncode == 0 and "noise-baseline" in plain.stdout
     assert "top-runs" not in plain.stdout
 
     out = tmp_path / "report"
@@ -271,22 +273,19 @@ def broken_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_broken_plugins_are_reported_and_the_others_still_run(
-    broken_site: Path, wandb_dir: Path, tmp_path: Path
+    broken_site: Path, wandb_dir: Path, tmp_path: Path, in_process, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``python -m lightning_app analyze`` as a user runs it, with the broken plugins installed."""
+    """``python -m lightning_app analyze`` (its dispatcher, in this process) with the broken
+    plugins installed: each is named with its reason and the others still run."""
+    monkeypatch.syspath_prepend(str(broken_site))  # entry points are read from sys.path
     out = tmp_path / "report"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(broken_site), str(REPO)]),
-        "WANDB_MODE": "offline",
-    }
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "lightning_app", "analyze", "--source", str(wandb_dir),
-            "--noise", "noise", "--signal", "signal", "--permutations", "99", "--out", str(out),
-        ],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+    try:
+        done = in_process("analyze")(
+            "--source", str(wandb_dir), "--noise", "noise", "--signal", "signal",
+            "--permutations", "99", "--out", str(out),
+        )  # fmt: skip
+    finally:
+        sys.modules.pop("broken_plugins", None)
     assert done.returncode == 1, done.stderr
     report = json.loads((out / "report.json").read_text())
     analyses, runs = report["analyses"], report["runs"]

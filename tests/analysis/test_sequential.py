@@ -15,9 +15,10 @@ from statsmodels.formula.api import ols
 from statsmodels.stats.anova import anova_lm
 from statsmodels.stats.multitest import multipletests
 
+from bench.simulation import planted_adaptive
+from bench.simulation.calibration import binomial_halfwidth
 from lightning_app import adaptive_record
 from lightning_app.analysis import sequential
-from lightning_app.analysis.calibration import binomial_halfwidth
 from lightning_app.analysis.command import Prepared, analyze
 from lightning_app.analysis.context import Selection
 from lightning_app.analysis.report import render_markdown
@@ -62,7 +63,7 @@ def test_equal_rounds_end_at_the_budget() -> None:
 
 def test_a_look_is_signal_effects_test_holm_adjusted_and_decided_at_its_level() -> None:
     rng = np.random.default_rng(3)
-    planted = sequential.Planted({"a": 3, "b": 2, "c": 4}, seeds=3, per_round=1)
+    planted = planted_adaptive.Planted({"a": 3, "b": 2, "c": 4}, seeds=3, per_round=1)
     codes = planted.codes(2)
     y = 0.4 * codes["a"] + 0.1 * codes["c"] + rng.standard_normal(len(codes["a"]))
     design = sequential.Design(0.05, "obrien-fleming", (0.5, 1.0))
@@ -70,9 +71,9 @@ def test_a_look_is_signal_effects_test_holm_adjusted_and_decided_at_its_level() 
     frame = pd.DataFrame({"y": y, **codes})
     table = anova_lm(ols("y ~ C(a) + C(b) + C(c)", frame).fit(), typ=2)
     p = table["PR(>F)"].to_numpy()[:3]
-    np.testing.assert_allclose(look.p_value[:, 0], p, rtol=1e-9)
+    np.testing.assert_allclose(look.pvalue[:, 0], p, rtol=1e-9)
     holm = multipletests(p, method="holm")[1]
-    np.testing.assert_allclose(look.p_adjusted[:, 0], holm, rtol=1e-9)
+    np.testing.assert_allclose(look.pvalue_adjusted[:, 0], holm, rtol=1e-9)
     np.testing.assert_array_equal(look.significant[:, 0], holm < 0.01)
     assert not np.any(look.significant & look.futile)
 
@@ -87,10 +88,12 @@ def test_the_futility_bound_is_an_upper_confidence_limit_of_the_noncentrality() 
 
 
 def test_looking_every_round_at_alpha_inflates_false_positives_and_the_rule_does_not() -> None:
-    planted = sequential.Planted({"target": 3, "other": 3}, seeds=6, per_round=1)
+    planted = planted_adaptive.Planted({"target": 3, "other": 3}, seeds=6, per_round=1)
     design = sequential.Design(0.05, "obrien-fleming", sequential.equal_rounds(6, 1))
     studies = 2000
-    result = sequential.simulate(planted, 0.0, design, studies, np.random.default_rng(0))
+    result = planted_adaptive.simulate_adaptive(
+        planted, 0.0, design, studies, np.random.default_rng(0)
+    )
     fpr = float(np.mean(result.first_significant[0] > 0))
     naive = float(np.mean(result.naive_first[0] > 0))
     assert fpr <= 0.05 + binomial_halfwidth(0.05, studies)
@@ -101,9 +104,9 @@ def test_looking_every_round_at_alpha_inflates_false_positives_and_the_rule_does
 
 def test_fixed_runs_at_power_interpolates_between_seed_counts() -> None:
     power = np.array([np.nan, 0.4, 0.6, 0.9])
-    assert sequential.fixed_runs_at_power(power, 0.5, 10) == pytest.approx(25.0)
-    assert sequential.fixed_runs_at_power(power, 0.9, 10) == pytest.approx(40.0)
-    assert math.isnan(sequential.fixed_runs_at_power(power, 0.95, 10))
+    assert planted_adaptive.fixed_runs_at_power(power, 0.5, 10) == pytest.approx(25.0)
+    assert planted_adaptive.fixed_runs_at_power(power, 0.9, 10) == pytest.approx(40.0)
+    assert math.isnan(planted_adaptive.fixed_runs_at_power(power, 0.95, 10))
 
 
 def record() -> dict:

@@ -1,6 +1,6 @@
 """Run analyses one after another; one that raises or returns garbage is reported, not fatal.
 
-The runner checks every result before anything is written: a summary that is not JSON-able, a
+Every result is checked before anything is written: a summary that is not JSON-able, a
 finding that is not a sentence, a table that is not a frame, a figure that is not a matplotlib
 figure all turn that analysis into a failure with a message saying which, so a report never holds
 half-broken output and the other analyses still run.

@@ -22,8 +22,8 @@ from lightning_app.analysis import (
     build_context,
 )
 from lightning_app.analysis.command import Prepared, analyze
+from lightning_app.analysis.execution import run_analysis, to_jsonable
 from lightning_app.analysis.report import render_markdown, write_report
-from lightning_app.analysis.runner import run_analysis, to_jsonable
 from lightning_app.errors import UserError
 from lightning_app.runs.runset import RunSet
 
@@ -120,7 +120,7 @@ def test_a_raising_plugin_is_reported_with_its_line_and_the_others_run(
     report = analyze(planted, Selection("noise", "signal", permutations=99), prepared)
     raised = report.outcomes[0]
     assert raised.error is not None
-    assert raised.error.startswith("RuntimeError: boom (analysis/test_runner_report.py:")
+    assert raised.error.startswith("RuntimeError: boom (analysis/test_execution_report.py:")
     assert [o.ok for o in report.outcomes] == [False, True, True]
     files = write_report(report, tmp_path)
     data = json.loads((tmp_path / "report.json").read_text())
@@ -178,3 +178,28 @@ def test_to_jsonable() -> None:
     ) == {"a": 0.5, "b": [1.0, None], "c": [2], "d": True, "e": None}
     with pytest.raises(TypeError, match=r"summary\.x holds a set"):
         to_jsonable({"x": {1}})
+
+
+def test_the_plugin_sketch_in_the_api_docstring_runs(planted: RunSet) -> None:
+    """lightning_app.analysis.base shows plugin authors the compute-then-render pattern; the
+    sketch must stay a working plugin."""
+    import dataclasses
+
+    from lightning_app.analysis import base
+
+    code = (base.__doc__ or "").split("```python\n", 1)[1].split("```", 1)[0]
+    names: dict[str, Any] = {
+        "dataclass": dataclasses.dataclass,
+        "np": np,
+        "Analysis": Analysis,
+        "AnalysisContext": AnalysisContext,
+        "AnalysisResult": AnalysisResult,
+        "RunSet": RunSet,
+    }
+    exec(compile(code, "lightning_app/analysis/base.py docstring", "exec"), names)
+    context, used = build_context(planted, Selection("noise", "signal", permutations=99))
+    outcome = run_analysis(names["TopRuns"](), used, context)
+    assert outcome.ok, outcome.error
+    assert outcome.summary is not None and len(outcome.summary["top"]) == 3
+    assert outcome.result is not None
+    assert outcome.result.findings[0].startswith("The best run, signal-")

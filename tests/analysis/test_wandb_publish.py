@@ -13,7 +13,7 @@ from analyses.signal_effects import SignalEffects
 from lightning_app.analysis import Selection
 from lightning_app.analysis.command import Prepared, analyze
 from lightning_app.analysis.report import write_report
-from lightning_app.analysis.wandb_log import log_report, summary_scalars
+from lightning_app.analysis.wandb_publish import log_report, summary_scalars
 from lightning_app.runs.runset import RunSet
 
 
@@ -104,6 +104,9 @@ def test_online_with_an_unreachable_server_is_one_line(
     monkeypatch.setenv("WANDB_BASE_URL", server)
     monkeypatch.setenv("WANDB_INIT_TIMEOUT", "3")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    # A wandb set up by an earlier test keeps the settings it read then (init_timeout 90 s):
+    # start afresh so that this process reads WANDB_INIT_TIMEOUT as a user's would.
+    wandb.teardown()
     prepared = Prepared(analyses=[(SignalEffects(), "built-in", {})], order=["signal-effects"])
     report = analyze(planted, Selection("noise", "signal", permutations=99), prepared)
     files = write_report(report, tmp_path / "report")

@@ -12,10 +12,33 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lightning_app.analysis.execution import to_jsonable
 from lightning_app.analysis.report import Report
-from lightning_app.analysis.runner import to_jsonable
 from lightning_app.errors import UserError
 from lightning_app.wandb_mode import resolve_mode, unreachable
+
+
+def _payload(report: Report, files: list[Path]) -> dict[str, Any]:
+    """Every table as a ``wandb.Table``, every written figure as a ``wandb.Image``, and the
+    findings (or each failure) as one table."""
+    import wandb
+
+    payload: dict[str, Any] = {}
+    findings = []
+    for o in report.outcomes:
+        if o.result is None:
+            findings.append([o.name, f"failed: {o.error}"])
+            continue
+        findings += [[o.name, f] for f in o.result.findings]
+        for i, table in enumerate(o.result.tables):
+            frame = table.frame.astype(object).where(table.frame.notna(), None)
+            payload[f"{o.name}/table-{i}"] = wandb.Table(dataframe=frame)
+        for fig in o.result.figures:
+            path = next((p for p in files if p.name == report.figure_file(o, fig.name)), None)
+            if path is not None:
+                payload[f"{o.name}/{fig.name}"] = wandb.Image(str(path), caption=fig.caption)
+    payload["findings"] = wandb.Table(columns=["analysis", "finding"], data=findings)
+    return payload
 
 
 def summary_scalars(report_json: dict[str, Any]) -> dict[str, float | int | str | bool]:
@@ -85,22 +108,7 @@ def log_report(
         ) from None
     try:
         run.summary.update(summary_scalars(report.to_json()))
-        payload: dict[str, Any] = {}
-        findings = []
-        for o in report.outcomes:
-            if o.result is None:
-                findings.append([o.name, f"failed: {o.error}"])
-                continue
-            findings += [[o.name, f] for f in o.result.findings]
-            for i, table in enumerate(o.result.tables):
-                frame = table.frame.astype(object).where(table.frame.notna(), None)
-                payload[f"{o.name}/table-{i}"] = wandb.Table(dataframe=frame)
-            for fig in o.result.figures:
-                path = next((p for p in files if p.name == report.figure_file(o, fig.name)), None)
-                if path is not None:
-                    payload[f"{o.name}/{fig.name}"] = wandb.Image(str(path), caption=fig.caption)
-        payload["findings"] = wandb.Table(columns=["analysis", "finding"], data=findings)
-        run.log(payload)
+        run.log(_payload(report, files))
         artifact = wandb.Artifact(
             f"report-{c.signal_group}-vs-{c.noise_group}", type="analysis-report"
         )

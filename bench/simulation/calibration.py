@@ -27,7 +27,7 @@ METHODS = ("signal", "noise", "pooled", "splits")
 
 
 @dataclass(frozen=True)
-class Design:
+class CalibrationDesign:
     """A simulated study: noise runs, and signal runs over a target and one other parameter."""
 
     noise_runs: int
@@ -69,8 +69,8 @@ class Design:
         return rows[:, 0], rows[:, 1]
 
 
-def simulate(
-    design: Design,
+def simulate_calibration(
+    design: CalibrationDesign,
     effect: float,
     studies: int,
     rng: np.random.Generator,

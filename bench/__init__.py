@@ -1,0 +1,1 @@
+"""Benchmarks and validation scripts (run as ``python bench/<script>.py``); not shipped."""
