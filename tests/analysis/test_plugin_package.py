@@ -1,8 +1,9 @@
 """A third-party plugin: its own package, pip-installed, listed and run by ``analyze``.
 
-The plugin is the README's example. It is installed with ``pip --target`` into a temporary folder
-and only the real ``python -m lightning_app analyze`` process sees it (through PYTHONPATH), so the
-global environment is untouched. Broken plugins are declared by dist-info folders put on this
+The plugin is the one docs/plugins.md shows, read from that page, so the guide cannot go stale.
+It is installed with ``pip --target`` into a temporary folder and only the real
+``python -m lightning_app analyze`` process sees it (through PYTHONPATH), so the global
+environment is untouched. Broken plugins are declared by dist-info folders put on this
 process's ``sys.path`` for one test, and run through the command's dispatcher in-process.
 """
 
@@ -20,65 +21,19 @@ import pytest
 from lightning_app.runs import load_runs
 
 REPO = Path(__file__).resolve().parents[2]
-PLUGIN = textwrap.dedent(
-    '''
-    """top-runs: an example analysis plugin for lightning_app."""
-
-    import numpy as np
-    import pandas as pd
-
-    from lightning_app.analysis import Analysis, AnalysisContext, AnalysisResult, Table
-    from lightning_app.runs import RunSet
+PLUGIN_GUIDE = REPO / "docs" / "plugins.md"
 
 
-    class TopRuns(Analysis):
-        """The best signal runs, and whether the best one's lead is more than noise."""
+def _guide_block(language: str) -> str:
+    """The first fenced ``language`` block under "A complete plugin" in the plugin guide."""
+    text = PLUGIN_GUIDE.read_text()
+    section = text[text.index("## A complete plugin") :]
+    start = section.index(f"```{language}\n") + len(language) + 4
+    return section[start : section.index("```", start)]
 
-        name = "top-runs"
-        description = "The best signal runs and the winner's lead in noise standard deviations."
 
-        def __init__(self, top: int = 5) -> None:
-            """
-            Args:
-                top: How many runs to list.
-            """
-            self.top = top
-
-        def run(self, runs: RunSet, context: AnalysisContext) -> AnalysisResult:
-            values = context.signal_at_epoch
-            order = np.argsort(values)[::-1][: self.top]
-            ids = [context.signal_ids[i] for i in order]
-            noise_std = float(np.std(context.noise_at_epoch, ddof=1))
-            lead = float(values[order[0]] - values[order[1]]) / noise_std
-            frame = runs.config.loc[ids, list(context.params)].reset_index()
-            frame[context.metric] = values[order]
-            return AnalysisResult(
-                summary={"best_run": ids[0], "lead_in_noise_std": lead},
-                findings=[f"Run {ids[0]} is best; it leads the next by {lead:.1f} noise stds."],
-                tables=[Table(f"Top {self.top} signal runs at epoch {context.epoch}", frame,
-                              {context.metric: context.metric_format})],
-            )
-    '''
-)
-
-PYPROJECT = textwrap.dedent(
-    """
-    [build-system]
-    requires = ["setuptools>=68"]
-    build-backend = "setuptools.build_meta"
-
-    [project]
-    name = "top-runs-analysis"
-    version = "0.1.0"
-    dependencies = ["lightning-signal-noise"]
-
-    [project.entry-points."lightning_app.analyses"]
-    top-runs = "top_runs_analysis:TopRuns"
-
-    [tool.setuptools]
-    py-modules = ["top_runs_analysis"]
-    """
-)
+PLUGIN = _guide_block("python")
+PYPROJECT = _guide_block("toml")
 
 
 @pytest.fixture(scope="module")
