@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,50 +27,20 @@ import pyarrow.parquet as pq
 
 from lightning_app.errors import UserError
 from lightning_app.files import replacing
-from lightning_app.runs.runset import META_COLUMNS, RUN_STATES, Run
+from lightning_app.runs.runset import (
+    CONFIG_PREFIX,
+    EPOCH,
+    ID,
+    META_COLUMNS,
+    RUN_STATES,
+    TIDY_LEADING,
+    Run,
+    RunSet,
+    tidy_frame,
+)
 
-if TYPE_CHECKING:
-    from lightning_app.runs.runset import RunSet
-
-CONFIG_PREFIX = "config."
-ID, EPOCH = "id", "epoch"
-LEADING = (ID, *META_COLUMNS, EPOCH)
 TIDY_SUFFIXES = (".csv", ".parquet")
 _JSON_COLUMNS_KEY = b"lightning_app.json_columns"
-
-
-# -- RunSet -> table ----------------------------------------------------------------------------
-def tidy_frame(runset: RunSet) -> pd.DataFrame:
-    """See the module docstring; config columns hold the values as read (Python objects)."""
-    metrics = [str(m) for m in runset.history.columns]
-    clashes = [m for m in metrics if m in LEADING or m.startswith(CONFIG_PREFIX)]
-    if clashes:
-        raise UserError(
-            f"metric name {clashes[0]!r} clashes with a tidy-table column; rename it to export"
-        )
-    history = runset.history
-    ids = history.index.get_level_values(ID)
-    pos = runset.meta.index.get_indexer(ids)
-    columns: dict[str, Any] = {ID: np.asarray(ids, dtype=object)}
-    for name in META_COLUMNS:
-        values = runset.meta[name].to_numpy(dtype=object)[pos]
-        columns[name] = _objects([None if _missing(v) else v for v in values])
-    columns[EPOCH] = history.index.get_level_values(EPOCH).to_numpy(dtype=np.int64)
-    for metric in metrics:
-        columns[metric] = history[metric].to_numpy(dtype=float)
-    for key in runset.config.columns:
-        values = runset.config[key].to_numpy(dtype=object)[pos]
-        columns[CONFIG_PREFIX + str(key)] = _objects([None if _missing(v) else v for v in values])
-    columns["tags"] = _objects([list(t) for t in columns["tags"]])
-    return pd.DataFrame(columns)
-
-
-def _objects(values: list[Any]) -> pd.Series:
-    """An object column: keeps ``None``, ints beside ``None`` and lists as they are (pandas would
-    otherwise turn them into NaN, floats and a string dtype)."""
-    series = pd.Series(np.empty(len(values), dtype=object))
-    series[:] = values if values else []
-    return series
 
 
 def check_tidy_path(path: Path, name: str | None = None) -> None:
@@ -111,7 +81,7 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
                 py = [None if v is None else json.dumps(_plain(v)) for v in py]
                 arrow_type = pa.string()
             arrays[name] = pa.array(py, type=arrow_type)
-        elif name in LEADING:
+        elif name in TIDY_LEADING:
             arrays[name] = pa.array(values.tolist(), type=pa.string())
         else:
             arrays[name] = pa.array(values.to_numpy(dtype=float))
@@ -177,7 +147,7 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
 
     frame[ID] = frame[ID].astype(str)
     config_cols = [c for c in frame.columns if c.startswith(CONFIG_PREFIX)]
-    metric_cols = [c for c in frame.columns if c not in LEADING and c not in config_cols]
+    metric_cols = [c for c in frame.columns if c not in TIDY_LEADING and c not in config_cols]
     epochs = pd.to_numeric(frame[EPOCH], errors="coerce")
     bad_epoch = ~(np.isfinite(epochs) & (epochs == np.round(epochs)))
     for run_id, count in frame.loc[bad_epoch, ID].value_counts(sort=False).items():
