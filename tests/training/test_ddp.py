@@ -15,6 +15,7 @@ from tests.training.test_bad_input import assert_one_line_error
 DDP = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
 
 
+@pytest.mark.process
 def test_ddp_logs_one_run_and_evaluates_the_test_set_once(app, tmp_path: Path) -> None:
     """Each of 1,001 test images (not divisible by 2 ranks) is evaluated by exactly one rank.
 
@@ -61,6 +62,7 @@ def test_ddp_logs_one_run_and_evaluates_the_test_set_once(app, tmp_path: Path) -
     assert (tmp_path / "eval" / "config-test.yaml").is_file()
 
 
-def test_batch_size_must_divide_across_devices(app) -> None:
-    result = app("fit", *TINY, *DDP, "--data.batch_size=51")
+def test_batch_size_must_divide_across_devices(cli) -> None:
+    """Checked in this process, before DDP would start its second process."""
+    result = cli("fit", *TINY, *DDP, "--data.batch_size=51")
     assert_one_line_error(result, "data.batch_size=51", "2 devices")
