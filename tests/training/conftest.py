@@ -6,6 +6,7 @@ do not depend on this project's history reader.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -91,6 +92,13 @@ class WandbRun:
 
 
 def read_wandb(path: Path) -> WandbRun:
+    """``path`` decoded by W&B's own reader (read again only when the file changed)."""
+    stat = path.stat()
+    return _read_wandb(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_wandb(path: Path, size: int, mtime_ns: int) -> WandbRun:
     out = subprocess.run(
         ["wandb", "leet", "inspect", str(path), "--json"],
         capture_output=True,
