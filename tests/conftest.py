@@ -104,8 +104,15 @@ def isolate_command(monkeypatch: pytest.MonkeyPatch, cwd: Path, env: dict[str, s
             monkeypatch.delenv(name)
 
 
-# Set by Lightning (seed_everything, its import) or by the CLI; undone after each in-process test.
-PROCESS_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "PYTORCH_NVML_BASED_CUDA_CHECK")
+# Set by Lightning (seed_everything, its import) or by the CLI (the run's identity, for DDP's
+# other processes: lightning_app.tracking.run); undone after each command run in this process.
+PROCESS_VARIABLES = (
+    "PL_GLOBAL_SEED",
+    "PL_SEED_WORKERS",
+    "PYTORCH_NVML_BASED_CUDA_CHECK",
+    "LIGHTNING_APP_RUN_ID",
+    "LIGHTNING_APP_RUN_DIR",
+)
 
 
 @pytest.fixture

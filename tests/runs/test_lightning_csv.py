@@ -144,10 +144,10 @@ def test_an_evaluation_in_a_csv_logged_run_leaves_its_history_alone(
 ) -> None:
     # The real CLI twice (in this process), as a user runs it: fit with CSVLogger, then validate
     # into the same logs.
-    from tests.training.conftest import TINY
+    from tests.training.conftest import QUICK
 
     cli = in_process()
-    tiny = [*TINY, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
+    tiny = [*QUICK, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
     csv = ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir=logs"]
     fit = cli("fit", *tiny, *csv)
     assert fit.returncode == 0, fit.stderr

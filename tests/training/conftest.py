@@ -28,6 +28,8 @@ TINY = [
     "--trainer.limit_train_batches=8",
     "--trainer.enable_model_summary=false",
 ]
+# TINY evaluated on 2 batches of each split: for tests that need a trained run, not its numbers.
+QUICK = [*TINY, "--trainer.limit_val_batches=2", "--trainer.num_sanity_val_steps=0"]
 
 
 @dataclass

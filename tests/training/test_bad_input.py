@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import TINY
+from tests.training.conftest import QUICK, TINY
 from tests.training.idx import write_mnist
 
 
@@ -104,7 +104,7 @@ def test_corrupt_data_file(cli, tmp_path: Path) -> None:
 
 
 def test_existing_run_dir_is_never_overwritten(cli, tmp_path: Path) -> None:
-    assert cli("fit", *TINY, "--trainer.max_epochs=1", "--run_dir=mine").returncode == 0
+    assert cli("fit", *QUICK, "--trainer.max_epochs=1", "--run_dir=mine").returncode == 0
     before = (tmp_path / "mine" / "config.yaml").read_bytes()
     assert_one_line_error(cli("fit", *TINY, "--run_dir=mine"), "mine", "--ckpt_path last")
     assert (tmp_path / "mine" / "config.yaml").read_bytes() == before

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.training.conftest import TINY, Result, read_wandb, wandb_files
+from tests.training.conftest import QUICK, TINY, Result, read_wandb, wandb_files
 
 METRICS = {"epoch", "train/loss", "val/acc", "test/acc"}
 
@@ -67,7 +67,7 @@ def check_logged_run(result: Result, tmp_path: Path) -> None:
 def test_two_runs_from_one_directory_do_not_collide(cli, tmp_path: Path) -> None:
     """Two commands (here in one process: the first one's W&B run must have ended)."""
     for _ in range(2):
-        result = cli("fit", *TINY, "--trainer.max_epochs=1")
+        result = cli("fit", *QUICK, "--trainer.max_epochs=1")
         assert result.returncode == 0, result.stderr
     run_dirs = sorted((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 2
@@ -84,3 +84,15 @@ def test_quickstart_learns(app, tmp_path: Path) -> None:
     (file,) = wandb_files(tmp_path)
     final = read_wandb(file).epochs()
     assert final[max(final)]["test/acc"] > 0.85
+
+
+def test_a_command_ends_its_wandb_run(in_process) -> None:
+    """In one process (a notebook, these tests) the next command must get a W&B run of its own:
+    ``wandb.init`` would silently return a run still open."""
+    import wandb
+
+    from lightning_app.commands import main
+
+    in_process()  # an offline, fresh working directory
+    main(["fit", *QUICK, "--trainer.max_epochs=1"])
+    assert wandb.run is None

@@ -144,7 +144,10 @@ def test_a_model_that_logs_no_test_acc_is_told_after_fit(own: Path, in_process) 
     """The page's ``fit`` with a variant of its model, in this process (``own`` is on the path)."""
     (command,) = [c for c in doc_commands() if c[-3:] == ["fit", "--config", "mynet.yaml"]]
     _, args = app_args(command)
-    result = in_process()(*args, "--model=variants.ValOnly", *SHORT, "--trainer.max_epochs=1")
+    quick = ["--trainer.limit_val_batches=2", "--trainer.num_sanity_val_steps=0"]
+    result = in_process()(
+        *args, "--model=variants.ValOnly", *SHORT, "--trainer.max_epochs=1", *quick
+    )
     assert result.returncode == 0, result.stderr
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("warning: ")]
     assert line.startswith(WARNING), line
