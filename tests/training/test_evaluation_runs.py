@@ -16,6 +16,16 @@ from lightning_app.runs import load_runs
 from tests.conftest import run_in_process
 from tests.training.conftest import TINY, read_wandb, wandb_files
 
+# Every command evaluates the first 4 batches of each split (evaluation loaders never shuffle):
+# validate and test see exactly the images fit's last epoch evaluated, so their numbers match.
+EVALUATED = [
+    *TINY,
+    "--trainer.limit_val_batches=4",
+    "--trainer.limit_test_batches=4",
+    "--trainer.limit_predict_batches=4",
+    "--trainer.num_sanity_val_steps=0",
+]
+
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
@@ -24,7 +34,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     work = tmp_path_factory.mktemp("evaluated")
     fit = run_in_process(
         [
-            "fit", *TINY, "--trainer.max_epochs=3", "--wandb.group=study",
+            "fit", *EVALUATED, "--trainer.max_epochs=3", "--wandb.group=study",
             "--wandb.project=digits", "--wandb.entity=my-team",
         ],
         work,
@@ -38,7 +48,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         result = run_in_process(
             [
                 command,
-                *TINY,
+                *EVALUATED,
                 f"--ckpt_path={run_dir}/checkpoints/last.ckpt",
                 f"--run_dir={run_dir}",
             ],
