@@ -1,7 +1,10 @@
-"""Fixtures for training tests: the real command in a subprocess, real offline W&B files.
+"""Fixtures for training tests: the real command, real offline W&B files.
 
-W&B files are decoded with ``wandb leet inspect --json``, W&B's own (slow) decoder, so these tests
-do not depend on this project's history reader.
+The command runs in this process (``cli``: tests/conftest.py's ``in_process``) with a tiny model
+and few batches; tests marked ``process`` run it as a user does (``app``: ``python -m
+lightning_app`` in a process of its own), one per journey. W&B files are decoded with ``wandb
+leet inspect --json``, W&B's own decoder, so these tests do not depend on this project's history
+reader.
 """
 
 from __future__ import annotations

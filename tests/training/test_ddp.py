@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import run_in_process
 from tests.training.conftest import TINY, read_wandb, wandb_files
 from tests.training.idx import write_mnist
 from tests.training.test_bad_input import assert_one_line_error
@@ -44,10 +45,10 @@ def test_ddp_logs_one_run_and_evaluates_the_test_set_once(app, tmp_path: Path) -
     epochs = logged.epochs()
     ddp_acc = epochs[max(epochs)]["test/acc"]
 
-    # One device, same checkpoint, all 1,001 test images: the same accuracy.
-    single = app(
-        "test", *args, "--ckpt_path=ddp/checkpoints/last.ckpt", "--trainer.logger=false",
-        "--run_dir=eval", COUNT_DIR=str(counts),
+    # One device, same checkpoint, all 1,001 test images: the same accuracy (in this process).
+    single = run_in_process(
+        ["test", *args, "--ckpt_path=ddp/checkpoints/last.ckpt", "--trainer.logger=false",
+         "--run_dir=eval"], tmp_path, COUNT_DIR=str(counts),
     )  # fmt: skip
     assert single.returncode == 0, single.stderr
     single_acc = float(re.search(r"test/acc=([0-9.]+)", single.stdout).group(1))
