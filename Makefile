@@ -1,5 +1,5 @@
 # One command per published result. Run from the repository root after `pip install -e ".[dev]"`.
-.PHONY: study study-replicated study-report validate test lint docs bench bench-gpu
+.PHONY: study study-replicated study-report validate test test-full lint docs bench bench-gpu
 
 WORKERS ?= 2
 
@@ -23,7 +23,12 @@ study-replicated:
 validate:
 	python bench/validate_stats.py
 
+# The inner loop: everything but the slow tests and those that start real processes (python -m
+# lightning_app, DDP, Ray, wandb agent). test-full is `pytest`: every test but the slow ones.
 test:
+	pytest -m "not slow and not process"
+
+test-full:
 	pytest
 
 lint:

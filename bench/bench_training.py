@@ -1,6 +1,6 @@
 """Training throughput and the data path, side by side with plain PyTorch, in one process.
 
-    python bench/bench_training.py            # about 7 minutes on a 2-core CPU
+    python bench/bench_training.py            # minutes on a CPU (BENCHMARKS.md: time, machine)
 
 1. Samples/s of the BDRNN trained through the real LightningCLI path (``AppCLI``: our model,
    DataModule, W&B logger offline, checkpointing, progress bar) vs a plain PyTorch loop (the study's
@@ -139,7 +139,8 @@ def cli_beside(
     cli.trainer.fit(cli.model, cli.datamodule)
     import wandb
 
-    wandb.finish()  # a second run in this process must not reuse the first (docs/architecture.md)
+    # with run=False the caller ends the W&B run: wandb.init would return it to the next run
+    wandb.finish()
     return interleaved
 
 

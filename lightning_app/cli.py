@@ -37,7 +37,13 @@ from lightning_app.data import MNISTDataModule
 from lightning_app.errors import UserError, fail
 from lightning_app.model import BDRNN
 from lightning_app.progress_bar import SparseRichProgressBar
-from lightning_app.tracking import LogConfigCallback, WandbSettings, make_logger, resolve_run
+from lightning_app.tracking import (
+    LogConfigCallback,
+    WandbSettings,
+    finish_wandb_run,
+    make_logger,
+    resolve_run,
+)
 from lightning_app.tracking.run import RunIdentity, record_run
 from lightning_app.wandb_mode import resolve_mode
 
@@ -94,6 +100,8 @@ class AppCLI(LightningCLI):
             run=run,
             auto_configure_optimizers=False,
         )
+        if run:  # the command ran: its W&B run is over (with run=False the caller trains)
+            finish_wandb_run()
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         given = sys.argv[1:] if args is None else list(args)

@@ -15,7 +15,7 @@ class SparseRichProgressBar(RichProgressBar):
     """``RichProgressBar`` that advances every ``every_n_batches`` batches and on the last one.
 
     Lightning's rich bar updates its task and rebuilds the progress-bar metrics after every
-    batch: 0.15 ms, about 2 % of a hidden-10 training step on a 2-core CPU (BENCHMARKS.md).
+    batch: about 2 % of a hidden-10 training step on a CPU (BENCHMARKS.md names the machine).
     Drawing is already limited to ``refresh_rate`` redraws per second by rich's own thread, so
     a bar fed every 10 batches looks the same; the last batch of each loader is always shown.
 

@@ -49,6 +49,7 @@ def app(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.process
 def test_noise_and_signal_sweeps_to_report(tmp_path: Path) -> None:
     noise = write_sweep(
         tmp_path / "noise.yaml", "noise", {"seed_everything": {"values": list(range(6))}}

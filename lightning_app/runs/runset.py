@@ -23,8 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lightning_app.errors import UserError
+
 RUN_STATES = ("finished", "crashed", "running", "failed")
 META_COLUMNS = ("name", "group", "sweep_id", "tags", "state")
+# The tidy form's leading columns and config prefix (files: lightning_app.runs.tidy).
+CONFIG_PREFIX = "config."
+ID, EPOCH = "id", "epoch"
+TIDY_LEADING = (ID, *META_COLUMNS, EPOCH)
 
 
 EVALUATION_JOB_TYPES = frozenset({"validate", "test", "predict"})
@@ -208,8 +214,6 @@ class RunSet:
 
         Runs without history have no rows. See :mod:`lightning_app.runs.tidy` for files.
         """
-        from lightning_app.runs.tidy import tidy_frame
-
         return tidy_frame(self)
 
     # -- arrays for analyses --------------------------------------------------------------------
@@ -259,3 +263,39 @@ def _stack_histories(runs: Sequence[Run]) -> pd.DataFrame:
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+# -- the tidy form (files: lightning_app.runs.tidy) ----------------------------------------------
+def tidy_frame(runset: RunSet) -> pd.DataFrame:
+    """The tidy form of :meth:`RunSet.to_tidy` (columns: :mod:`lightning_app.runs.tidy`); config
+    columns hold the values as read (Python objects)."""
+    metrics = [str(m) for m in runset.history.columns]
+    clashes = [m for m in metrics if m in TIDY_LEADING or m.startswith(CONFIG_PREFIX)]
+    if clashes:
+        raise UserError(
+            f"metric name {clashes[0]!r} clashes with a tidy-table column; rename it to export"
+        )
+    history = runset.history
+    ids = history.index.get_level_values(ID)
+    pos = runset.meta.index.get_indexer(ids)
+    columns: dict[str, Any] = {ID: np.asarray(ids, dtype=object)}
+    for name in META_COLUMNS:
+        values = runset.meta[name].to_numpy(dtype=object)[pos]
+        columns[name] = _objects([None if _is_missing(v) else v for v in values])
+    columns[EPOCH] = history.index.get_level_values(EPOCH).to_numpy(dtype=np.int64)
+    for metric in metrics:
+        columns[metric] = history[metric].to_numpy(dtype=float)
+    for key in runset.config.columns:
+        values = runset.config[key].to_numpy(dtype=object)[pos]
+        cells = [None if _is_missing(v) else v for v in values]
+        columns[CONFIG_PREFIX + str(key)] = _objects(cells)
+    columns["tags"] = _objects([list(t) for t in columns["tags"]])
+    return pd.DataFrame(columns)
+
+
+def _objects(values: list[Any]) -> pd.Series:
+    """An object column: keeps ``None``, ints beside ``None`` and lists as they are (pandas would
+    otherwise turn them into NaN, floats and a string dtype)."""
+    series = pd.Series(np.empty(len(values), dtype=object))
+    series[:] = values if values else []
+    return series

@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,50 +27,20 @@ import pyarrow.parquet as pq
 
 from lightning_app.errors import UserError
 from lightning_app.files import replacing
-from lightning_app.runs.runset import META_COLUMNS, RUN_STATES, Run
+from lightning_app.runs.runset import (
+    CONFIG_PREFIX,
+    EPOCH,
+    ID,
+    META_COLUMNS,
+    RUN_STATES,
+    TIDY_LEADING,
+    Run,
+    RunSet,
+    tidy_frame,
+)
 
-if TYPE_CHECKING:
-    from lightning_app.runs.runset import RunSet
-
-CONFIG_PREFIX = "config."
-ID, EPOCH = "id", "epoch"
-LEADING = (ID, *META_COLUMNS, EPOCH)
 TIDY_SUFFIXES = (".csv", ".parquet")
 _JSON_COLUMNS_KEY = b"lightning_app.json_columns"
-
-
-# -- RunSet -> table ----------------------------------------------------------------------------
-def tidy_frame(runset: RunSet) -> pd.DataFrame:
-    """See the module docstring; config columns hold the values as read (Python objects)."""
-    metrics = [str(m) for m in runset.history.columns]
-    clashes = [m for m in metrics if m in LEADING or m.startswith(CONFIG_PREFIX)]
-    if clashes:
-        raise UserError(
-            f"metric name {clashes[0]!r} clashes with a tidy-table column; rename it to export"
-        )
-    history = runset.history
-    ids = history.index.get_level_values(ID)
-    pos = runset.meta.index.get_indexer(ids)
-    columns: dict[str, Any] = {ID: np.asarray(ids, dtype=object)}
-    for name in META_COLUMNS:
-        values = runset.meta[name].to_numpy(dtype=object)[pos]
-        columns[name] = _objects([None if _missing(v) else v for v in values])
-    columns[EPOCH] = history.index.get_level_values(EPOCH).to_numpy(dtype=np.int64)
-    for metric in metrics:
-        columns[metric] = history[metric].to_numpy(dtype=float)
-    for key in runset.config.columns:
-        values = runset.config[key].to_numpy(dtype=object)[pos]
-        columns[CONFIG_PREFIX + str(key)] = _objects([None if _missing(v) else v for v in values])
-    columns["tags"] = _objects([list(t) for t in columns["tags"]])
-    return pd.DataFrame(columns)
-
-
-def _objects(values: list[Any]) -> pd.Series:
-    """An object column: keeps ``None``, ints beside ``None`` and lists as they are (pandas would
-    otherwise turn them into NaN, floats and a string dtype)."""
-    series = pd.Series(np.empty(len(values), dtype=object))
-    series[:] = values if values else []
-    return series
 
 
 def check_tidy_path(path: Path, name: str | None = None) -> None:
@@ -111,7 +81,7 @@ def _to_arrow(frame: pd.DataFrame) -> pa.Table:
                 py = [None if v is None else json.dumps(_plain(v)) for v in py]
                 arrow_type = pa.string()
             arrays[name] = pa.array(py, type=arrow_type)
-        elif name in LEADING:
+        elif name in TIDY_LEADING:
             arrays[name] = pa.array(values.tolist(), type=pa.string())
         else:
             arrays[name] = pa.array(values.to_numpy(dtype=float))
@@ -177,38 +147,9 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
 
     frame[ID] = frame[ID].astype(str)
     config_cols = [c for c in frame.columns if c.startswith(CONFIG_PREFIX)]
-    metric_cols = [c for c in frame.columns if c not in LEADING and c not in config_cols]
-    epochs = pd.to_numeric(frame[EPOCH], errors="coerce")
-    bad_epoch = ~(np.isfinite(epochs) & (epochs == np.round(epochs)))
-    for run_id, count in frame.loc[bad_epoch, ID].value_counts(sort=False).items():
-        warnings.append((str(run_id), f"{count} rows without a whole-number epoch; ignored"))
-    frame = frame.loc[~bad_epoch]
-    frame[EPOCH] = epochs[~bad_epoch].astype(np.int64)
-
-    metrics: dict[str, np.ndarray] = {}
-    for col in metric_cols:
-        values = pd.to_numeric(frame[col], errors="coerce").astype(float)
-        if pd.api.types.is_numeric_dtype(frame[col]):
-            garbage = pd.Series(False, index=frame.index)
-        else:
-            text = frame[col].astype(str).str.strip().str.lower()
-            garbage = values.isna() & frame[col].notna() & ~text.isin(["", "nan", "none"])
-        if garbage.any() and garbage.sum() == (values.notna() | garbage).sum():
-            warnings.append(("", f"{path.name}: column {col!r} is not numeric; ignored"))
-            continue
-        for run_id, count in frame.loc[garbage, ID].value_counts(sort=False).items():
-            warnings.append((str(run_id), f"{col} has {count} non-numeric values, read as missing"))
-        metrics[col] = values.to_numpy()
-
-    keyed = pd.DataFrame(metrics, index=pd.MultiIndex.from_arrays([frame[ID], frame[EPOCH]]))
-    dup = keyed.index.duplicated(keep=False)
-    if dup.any():
-        for run_id, count in pd.Series(keyed.index[dup].get_level_values(0)).value_counts().items():
-            warnings.append(
-                (str(run_id), f"{count} rows share an epoch with another row; last values kept")
-            )
-    history = keyed.groupby(level=[0, 1], sort=True).last()
-    history.index = history.index.set_names([ID, EPOCH])
+    metric_cols = [c for c in frame.columns if c not in TIDY_LEADING and c not in config_cols]
+    frame = _whole_epochs(frame, warnings)
+    history = _history(frame, _metrics(frame, metric_cols, path, warnings), warnings)
 
     firsts = frame.drop_duplicates(ID)
     _warn_inconsistent(frame, [c for c in (*META_COLUMNS, *config_cols) if c in frame], warnings)
@@ -225,15 +166,7 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
             skipped.append((run_id, "no history: no rows with an epoch and a metric value"))
             continue
         hist = hist.droplevel(0).dropna(axis=1, how="all")
-        config: dict[str, Any] = {}
-        for col in config_cols:
-            value = row[col]
-            if csv:
-                value = decode_cell(value)
-            elif col in json_columns and isinstance(value, str):
-                value = json.loads(value)
-            if not _missing(value):
-                config[col[len(CONFIG_PREFIX) :]] = _plain(value)
+        config = _row_config(row, config_cols, csv=csv, json_columns=json_columns)
         runs.append(
             Run(
                 id=run_id,
@@ -247,6 +180,73 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
             )
         )
     return runs, skipped, warnings
+
+
+Warnings = list[tuple[str, str]]
+
+
+def _whole_epochs(frame: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
+    """The rows whose epoch is a whole number, the epoch as int64; the others are listed."""
+    epochs = pd.to_numeric(frame[EPOCH], errors="coerce")
+    bad_epoch = ~(np.isfinite(epochs) & (epochs == np.round(epochs)))
+    for run_id, count in frame.loc[bad_epoch, ID].value_counts(sort=False).items():
+        warnings.append((str(run_id), f"{count} rows without a whole-number epoch; ignored"))
+    frame = frame.loc[~bad_epoch]
+    frame[EPOCH] = epochs[~bad_epoch].astype(np.int64)
+    return frame
+
+
+def _metrics(
+    frame: pd.DataFrame, metric_cols: list[str], path: Path, warnings: Warnings
+) -> dict[str, np.ndarray]:
+    """Each metric column as floats: a column of text is ignored, stray text cells are missing."""
+    metrics: dict[str, np.ndarray] = {}
+    for col in metric_cols:
+        values = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        if pd.api.types.is_numeric_dtype(frame[col]):
+            garbage = pd.Series(False, index=frame.index)
+        else:
+            text = frame[col].astype(str).str.strip().str.lower()
+            garbage = values.isna() & frame[col].notna() & ~text.isin(["", "nan", "none"])
+        if garbage.any() and garbage.sum() == (values.notna() | garbage).sum():
+            warnings.append(("", f"{path.name}: column {col!r} is not numeric; ignored"))
+            continue
+        for run_id, count in frame.loc[garbage, ID].value_counts(sort=False).items():
+            warnings.append((str(run_id), f"{col} has {count} non-numeric values, read as missing"))
+        metrics[col] = values.to_numpy()
+    return metrics
+
+
+def _history(
+    frame: pd.DataFrame, metrics: dict[str, np.ndarray], warnings: Warnings
+) -> pd.DataFrame:
+    """The (id, epoch) x metric history; of rows sharing an epoch, the last values are kept."""
+    keyed = pd.DataFrame(metrics, index=pd.MultiIndex.from_arrays([frame[ID], frame[EPOCH]]))
+    dup = keyed.index.duplicated(keep=False)
+    if dup.any():
+        for run_id, count in pd.Series(keyed.index[dup].get_level_values(0)).value_counts().items():
+            warnings.append(
+                (str(run_id), f"{count} rows share an epoch with another row; last values kept")
+            )
+    history = keyed.groupby(level=[0, 1], sort=True).last()
+    history.index = history.index.set_names([ID, EPOCH])
+    return history
+
+
+def _row_config(
+    row: pd.Series, config_cols: list[str], *, csv: bool, json_columns: set[str]
+) -> dict[str, Any]:
+    """A run's config from its first row: CSV cells decoded, Parquet's JSON columns parsed."""
+    config: dict[str, Any] = {}
+    for col in config_cols:
+        value = row[col]
+        if csv:
+            value = decode_cell(value)
+        elif col in json_columns and isinstance(value, str):
+            value = json.loads(value)
+        if not _missing(value):
+            config[col[len(CONFIG_PREFIX) :]] = _plain(value)
+    return config
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, set[str]]:

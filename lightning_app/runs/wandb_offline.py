@@ -27,7 +27,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 from wandb.proto import wandb_internal_pb2 as pb
 
-from lightning_app.runs.epoch_join import EPOCH_KEY, join_epochs
+from lightning_app.runs.epoch_join import EPOCH_KEY, JoinedHistory, join_epochs
 from lightning_app.runs.flat_config import flatten_config
 from lightning_app.runs.runset import EVALUATION_JOB_TYPES, Run, RunWarning, SkippedRun
 from lightning_app.runs.wandb_log import (
@@ -132,19 +132,7 @@ def read_run_file(
     header, config, rows, exit_code, undecodable, nonfinite = decoded
     if header is None:
         result.empty_part_of = _file_run_id(path)  # the writer died before the run record
-        if problems.damaged:
-            result.skipped = f"no run record: {problems.describe()}"
-        elif len(data) <= FILE_HEADER_LEN:
-            result.skipped = (
-                f"empty run file (only its {len(data)}-byte header): the process stopped, or is "
-                "still starting, before wandb wrote its first records (wandb-core buffers them "
-                "for up to ~15 s)"
-            )
-        else:
-            result.skipped = (
-                f"no run record in its {len(data)} bytes: the process stopped before wandb "
-                "wrote the run's start"
-            )
+        result.skipped = _no_run_record_reason(len(data), problems)
         return result
     if header.job_type in EVALUATION_JOB_TYPES:
         result.evaluation = (header.id, header.job_type)
@@ -165,23 +153,7 @@ def read_run_file(
         result.empty_part_of = header.id
         return result
 
-    damage = problems.describe()
-    if damage:
-        result.warnings.append(f"{damage}; {len(joined.frame)} epochs read")
-    if undecodable:
-        result.warnings.append(f"{undecodable} records could not be decoded and were ignored")
-    if joined.unplaced_rows:
-        result.warnings.append(
-            f"{joined.unplaced_rows} logged rows have no {epoch_key!r} and no global step "
-            "matching an epoch; ignored"
-        )
-    if joined.bad_epoch_rows:
-        result.warnings.append(
-            f"{joined.bad_epoch_rows} rows have a non-integer {epoch_key!r}; ignored"
-        )
-    for metric, count in nonfinite.items():
-        result.warnings.append(f"{metric} has {count} NaN/inf values (kept as logged)")
-
+    result.warnings += _read_warnings(problems, undecodable, joined, nonfinite, epoch_key)
     result.start_time = header.start_time
     result.run = Run(
         id=header.id,
@@ -194,6 +166,47 @@ def read_run_file(
         history=joined.frame,
     )
     return result
+
+
+def _no_run_record_reason(size: int, problems: LogProblems) -> str:
+    """Why a file without a run record is skipped (damage, or a writer that died early)."""
+    if problems.damaged:
+        return f"no run record: {problems.describe()}"
+    if size <= FILE_HEADER_LEN:
+        return (
+            f"empty run file (only its {size}-byte header): the process stopped, or is "
+            "still starting, before wandb wrote its first records (wandb-core buffers them "
+            "for up to ~15 s)"
+        )
+    return (
+        f"no run record in its {size} bytes: the process stopped before wandb wrote the run's start"
+    )
+
+
+def _read_warnings(
+    problems: LogProblems,
+    undecodable: int,
+    joined: JoinedHistory,
+    nonfinite: Mapping[str, int],
+    epoch_key: str,
+) -> list[str]:
+    """What the reader noticed in a run it kept: damage, undecodable or unplaced rows, NaN."""
+    warnings = []
+    damage = problems.describe()
+    if damage:
+        warnings.append(f"{damage}; {len(joined.frame)} epochs read")
+    if undecodable:
+        warnings.append(f"{undecodable} records could not be decoded and were ignored")
+    if joined.unplaced_rows:
+        warnings.append(
+            f"{joined.unplaced_rows} logged rows have no {epoch_key!r} and no global step "
+            "matching an epoch; ignored"
+        )
+    if joined.bad_epoch_rows:
+        warnings.append(f"{joined.bad_epoch_rows} rows have a non-integer {epoch_key!r}; ignored")
+    for metric, count in nonfinite.items():
+        warnings.append(f"{metric} has {count} NaN/inf values (kept as logged)")
+    return warnings
 
 
 def combine_same_run(results: Sequence[FileResult], root: Path) -> list[FileResult]:

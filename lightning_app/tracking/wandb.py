@@ -69,7 +69,9 @@ def make_logger(
         tags=list(settings.tags),
         name=settings.name
         or (f"{subcommand}-of-{run.trained_run}" if run.trained_run is not None else None),
-        save_dir=settings.dir,
+        # absolute: wandb's service may run in another folder (one started by an earlier command
+        # of the same process), and it resolves a relative folder against its own
+        save_dir=str(Path(settings.dir).resolve()),
         id=run.id,
         resume="allow" if run.resumed else None,
         offline=mode.mode == "offline",
@@ -98,6 +100,18 @@ def make_logger(
             offline = ModeChoice("offline", "fallback: server unreachable")
             return make_logger(settings, run, subcommand, offline)
     return logger
+
+
+def finish_wandb_run() -> None:
+    """End the command's W&B run now, as the interpreter's exit would (exit code 0).
+
+    Without it, a second command in the same process (tests, a notebook) would get this run back
+    from ``wandb.init`` instead of a run of its own. A command that fails leaves the run to
+    wandb's exit hooks, which record the failure.
+    """
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 class LogConfigCallback(SaveConfigCallback):
@@ -141,7 +155,7 @@ class LogConfigCallback(SaveConfigCallback):
                     "id": run.id,
                     "group": run.group or None,
                     "job_type": run.job_type or None,
-                    "save_dir": logger.save_dir,
+                    "save_dir": config.get("wandb", {}).get("dir", logger.save_dir),
                     "mode": self.mode.mode if self.mode else None,
                 },
             }

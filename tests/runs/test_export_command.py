@@ -64,6 +64,7 @@ def test_help_explains_sources_and_columns(capsys):
         assert expected in text
 
 
+@pytest.mark.process
 def test_the_real_command_prints_one_line_errors(tmp_path):
     proc = subprocess.run(
         [

@@ -139,19 +139,23 @@ def test_no_runs_in_csv_folder_is_a_user_error(tmp_path):
         load_runs(str(tmp_path))
 
 
-def test_an_evaluation_in_a_csv_logged_run_leaves_its_history_alone(tmp_path: Path) -> None:
-    # The real CLI twice, as a user runs it: fit with CSVLogger, then validate into the same logs.
-    from tests.training.conftest import TINY, run_app
+def test_an_evaluation_in_a_csv_logged_run_leaves_its_history_alone(
+    tmp_path: Path, in_process
+) -> None:
+    # The real CLI twice (in this process), as a user runs it: fit with CSVLogger, then validate
+    # into the same logs.
+    from tests.training.conftest import QUICK
 
-    tiny = [*TINY, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
+    cli = in_process()
+    tiny = [*QUICK, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
     csv = ["--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir=logs"]
-    fit = run_app(["fit", *tiny, *csv], tmp_path)
+    fit = cli("fit", *tiny, *csv)
     assert fit.returncode == 0, fit.stderr
     before = load_runs(tmp_path / "logs", progress=False)
     logged = tree_snapshot(tmp_path / "logs")
     (run_dir,) = (tmp_path / "runs").iterdir()
     ckpt = f"--ckpt_path={run_dir}/checkpoints/last.ckpt"
-    validate = run_app(["validate", *tiny, *csv, ckpt, f"--run_dir={run_dir}"], tmp_path)
+    validate = cli("validate", *tiny, *csv, ckpt, f"--run_dir={run_dir}")
     assert validate.returncode == 0, validate.stderr
     assert (tmp_path / "logs/lightning_logs/version_1/metrics.csv").is_file()  # it did log
 

@@ -1,11 +1,15 @@
-"""Fixtures for training tests: the real command in a subprocess, real offline W&B files.
+"""Fixtures for training tests: the real command, real offline W&B files.
 
-W&B files are decoded with ``wandb leet inspect --json``, W&B's own (slow) decoder, so these tests
-do not depend on this project's history reader.
+The command runs in this process (``cli``: tests/conftest.py's ``in_process``) with a tiny model
+and few batches; tests marked ``process`` run it as a user does (``app``: ``python -m
+lightning_app`` in a process of its own), one per journey. W&B files are decoded with ``wandb
+leet inspect --json``, W&B's own decoder, so these tests do not depend on this project's history
+reader.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -27,6 +31,8 @@ TINY = [
     "--trainer.limit_train_batches=8",
     "--trainer.enable_model_summary=false",
 ]
+# TINY evaluated on 2 batches of each split: for tests that need a trained run, not its numbers.
+QUICK = [*TINY, "--trainer.limit_val_batches=2", "--trainer.num_sanity_val_steps=0"]
 
 
 @dataclass
@@ -91,6 +97,13 @@ class WandbRun:
 
 
 def read_wandb(path: Path) -> WandbRun:
+    """``path`` decoded by W&B's own reader (read again only when the file changed)."""
+    stat = path.stat()
+    return _read_wandb(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_wandb(path: Path, size: int, mtime_ns: int) -> WandbRun:
     out = subprocess.run(
         ["wandb", "leet", "inspect", str(path), "--json"],
         capture_output=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import TINY
+from tests.training.conftest import QUICK, TINY
 from tests.training.idx import write_mnist
 
 
@@ -90,21 +90,21 @@ def test_missing_config_file(cli) -> None:
     assert_one_line_error(cli("fit", "--config", "nope.yaml"), "nope.yaml", "does not exist")
 
 
-def test_missing_data_files(app, tmp_path: Path) -> None:
-    result = app("fit", *TINY, "--data.dataset=mnist", f"--data.data_dir={tmp_path / 'nothing'}")
+def test_missing_data_files(cli, tmp_path: Path) -> None:
+    result = cli("fit", *TINY, "--data.dataset=mnist", f"--data.data_dir={tmp_path / 'nothing'}")
     assert_one_line_error(result, "nothing/MNIST/raw", "not found")
 
 
-def test_corrupt_data_file(app, tmp_path: Path) -> None:
+def test_corrupt_data_file(cli, tmp_path: Path) -> None:
     raw = write_mnist(tmp_path / "data")
     images = raw / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:5000])  # truncated
-    result = app("fit", *TINY, "--data.dataset=mnist", f"--data.data_dir={tmp_path / 'data'}")
+    result = cli("fit", *TINY, "--data.dataset=mnist", f"--data.data_dir={tmp_path / 'data'}")
     assert_one_line_error(result, "MNIST/raw", "corrupt")
 
 
-def test_existing_run_dir_is_never_overwritten(app, tmp_path: Path) -> None:
-    assert app("fit", *TINY, "--trainer.max_epochs=1", "--run_dir=mine").returncode == 0
+def test_existing_run_dir_is_never_overwritten(cli, tmp_path: Path) -> None:
+    assert cli("fit", *QUICK, "--trainer.max_epochs=1", "--run_dir=mine").returncode == 0
     before = (tmp_path / "mine" / "config.yaml").read_bytes()
-    assert_one_line_error(app("fit", *TINY, "--run_dir=mine"), "mine", "--ckpt_path last")
+    assert_one_line_error(cli("fit", *TINY, "--run_dir=mine"), "mine", "--ckpt_path last")
     assert (tmp_path / "mine" / "config.yaml").read_bytes() == before

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import run_in_process
 from tests.training.conftest import TINY, read_wandb, wandb_files
 from tests.training.idx import write_mnist
 from tests.training.test_bad_input import assert_one_line_error
@@ -15,6 +16,7 @@ from tests.training.test_bad_input import assert_one_line_error
 DDP = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
 
 
+@pytest.mark.process
 def test_ddp_logs_one_run_and_evaluates_the_test_set_once(app, tmp_path: Path) -> None:
     """Each of 1,001 test images (not divisible by 2 ranks) is evaluated by exactly one rank.
 
@@ -43,10 +45,10 @@ def test_ddp_logs_one_run_and_evaluates_the_test_set_once(app, tmp_path: Path) -
     epochs = logged.epochs()
     ddp_acc = epochs[max(epochs)]["test/acc"]
 
-    # One device, same checkpoint, all 1,001 test images: the same accuracy.
-    single = app(
-        "test", *args, "--ckpt_path=ddp/checkpoints/last.ckpt", "--trainer.logger=false",
-        "--run_dir=eval", COUNT_DIR=str(counts),
+    # One device, same checkpoint, all 1,001 test images: the same accuracy (in this process).
+    single = run_in_process(
+        ["test", *args, "--ckpt_path=ddp/checkpoints/last.ckpt", "--trainer.logger=false",
+         "--run_dir=eval"], tmp_path, COUNT_DIR=str(counts),
     )  # fmt: skip
     assert single.returncode == 0, single.stderr
     single_acc = float(re.search(r"test/acc=([0-9.]+)", single.stdout).group(1))
@@ -61,6 +63,7 @@ def test_ddp_logs_one_run_and_evaluates_the_test_set_once(app, tmp_path: Path) -
     assert (tmp_path / "eval" / "config-test.yaml").is_file()
 
 
-def test_batch_size_must_divide_across_devices(app) -> None:
-    result = app("fit", *TINY, *DDP, "--data.batch_size=51")
+def test_batch_size_must_divide_across_devices(cli) -> None:
+    """Checked in this process, before DDP would start its second process."""
+    result = cli("fit", *TINY, *DDP, "--data.batch_size=51")
     assert_one_line_error(result, "data.batch_size=51", "2 devices")

@@ -92,8 +92,8 @@ def test_it_logs_what_the_analyses_read(tmp_path: Path) -> None:
     assert tested[0]["test/acc"] == pytest.approx(per_epoch)
 
 
-def test_the_shipped_config_trains_and_logs_its_arguments(app, tmp_path: Path) -> None:
-    result = app(
+def test_the_shipped_config_trains_and_logs_its_arguments(cli, tmp_path: Path) -> None:
+    result = cli(
         "fit", f"--config={CONFIG}", "--model.channels=8", "--trainer.max_epochs=2",
         "--trainer.limit_train_batches=15", "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",

@@ -7,25 +7,34 @@ an older version logged into the trained run's own id is left out of the merge w
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from lightning_app.runs import load_runs
+from tests.conftest import run_in_process
 from tests.training.conftest import TINY, read_wandb, wandb_files
+
+# Every command evaluates the first 4 batches of each split (evaluation loaders never shuffle):
+# validate and test see exactly the images fit's last epoch evaluated, so their numbers match.
+EVALUATED = [
+    *TINY,
+    "--trainer.limit_val_batches=4",
+    "--trainer.limit_test_batches=4",
+    "--trainer.limit_predict_batches=4",
+    "--trainer.num_sanity_val_steps=0",
+]
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """One tiny run trained, read, then validated, tested and predicted from its folder."""
-    from tests.training.conftest import run_app
-
+    """One tiny run trained, read, then validated, tested and predicted from its folder (the
+    commands run in this process, one after the other, as a user would run them)."""
     work = tmp_path_factory.mktemp("evaluated")
-    fit = run_app(
+    fit = run_in_process(
         [
-            "fit", *TINY, "--trainer.max_epochs=3", "--wandb.group=study",
+            "fit", *EVALUATED, "--trainer.max_epochs=3", "--wandb.group=study",
             "--wandb.project=digits", "--wandb.entity=my-team",
         ],
         work,
@@ -36,10 +45,10 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     before = load_runs(work / "wandb", progress=False)
     for command in ("validate", "test", "predict"):
         # As a user runs it: the trained run's folder and its last checkpoint.
-        result = run_app(
+        result = run_in_process(
             [
                 command,
-                *TINY,
+                *EVALUATED,
                 f"--ckpt_path={run_dir}/checkpoints/last.ckpt",
                 f"--run_dir={run_dir}",
             ],
@@ -98,13 +107,16 @@ def test_the_logged_config_shows_what_the_run_used(evaluated) -> None:
     assert {"ModelCheckpoint", "SparseRichProgressBar"} <= callbacks
 
 
-LEGACY_VALIDATE = """
-import sys, wandb
-run = wandb.init(project="lightning_app", id=sys.argv[1], resume="allow", mode="offline",
-                 group="study", job_type="validate", dir=sys.argv[2])
-run.log({"val/acc": 0.999, "test/acc": 0.999, "epoch": 0})
-run.finish()
-"""
+def legacy_validate(trained_id: str, work: Path) -> None:
+    """What a ``validate`` logged before this rule: into the trained run's own id."""
+    import wandb
+
+    run = wandb.init(
+        project="lightning_app", id=trained_id, resume="allow", mode="offline",
+        group="study", job_type="validate", dir=str(work),
+    )  # fmt: skip
+    run.log({"val/acc": 0.999, "test/acc": 0.999, "epoch": 0})
+    run.finish()
 
 
 def test_an_evaluation_logged_into_the_trained_id_is_not_merged(evaluated, tmp_path) -> None:
@@ -113,10 +125,7 @@ def test_an_evaluation_logged_into_the_trained_id_is_not_merged(evaluated, tmp_p
 
     work = tmp_path / "legacy"
     shutil.copytree(evaluated["work"] / "wandb", work / "wandb", symlinks=True)
-    subprocess.run(
-        [sys.executable, "-c", LEGACY_VALIDATE, evaluated["id"], str(work)],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    legacy_validate(evaluated["id"], work)
     assert len(list(work.glob(f"wandb/offline-run-*-{evaluated['id']}"))) == 2
     runs = load_runs(work / "wandb", progress=False)
     pd.testing.assert_frame_equal(runs.history, evaluated["before"].history)

@@ -1,4 +1,8 @@
-"""The real command end to end: a trained, logged run, as a user gets it."""
+"""The real command end to end: a trained, logged run, as a user gets it.
+
+The command runs in this process (``cli``); one test runs it as a user does, in a process of its
+own (``python -m lightning_app fit --config ...``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.training.conftest import TINY, read_wandb, wandb_files
+from tests.training.conftest import QUICK, TINY, Result, read_wandb, wandb_files
 
 METRICS = {"epoch", "train/loss", "val/acc", "test/acc"}
 
 
-def test_fit_logs_every_epoch_and_the_nested_config(app, tmp_path: Path) -> None:
+def test_fit_logs_every_epoch_and_the_nested_config(cli, tmp_path: Path) -> None:
+    result = cli("fit", *TINY, "--wandb.group=noise", "--wandb.tags=[a,b]")
+    check_logged_run(result, tmp_path)
+
+
+@pytest.mark.process
+def test_fit_as_a_user_runs_it(app, tmp_path: Path) -> None:
+    """``python -m lightning_app fit --config ...`` in a process of its own."""
     result = app("fit", *TINY, "--wandb.group=noise", "--wandb.tags=[a,b]")
+    check_logged_run(result, tmp_path)
+
+
+def check_logged_run(result: Result, tmp_path: Path) -> None:
+    """A TINY run with group ``noise`` and tags a, b, trained in ``tmp_path``."""
     assert result.returncode == 0, result.stderr
     assert "test/acc=" in result.stdout  # the final accuracy is printed
 
@@ -48,9 +64,10 @@ def test_fit_logs_every_epoch_and_the_nested_config(app, tmp_path: Path) -> None
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_two_runs_from_one_directory_do_not_collide(app, tmp_path: Path) -> None:
+def test_two_runs_from_one_directory_do_not_collide(cli, tmp_path: Path) -> None:
+    """Two commands (here in one process: the first one's W&B run must have ended)."""
     for _ in range(2):
-        result = app("fit", *TINY, "--trainer.max_epochs=1")
+        result = cli("fit", *QUICK, "--trainer.max_epochs=1")
         assert result.returncode == 0, result.stderr
     run_dirs = sorted((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 2
@@ -58,10 +75,24 @@ def test_two_runs_from_one_directory_do_not_collide(app, tmp_path: Path) -> None
     assert len(wandb_files(tmp_path)) == 2
 
 
+@pytest.mark.slow
 def test_quickstart_learns(app, tmp_path: Path) -> None:
-    """The README's quickstart numbers: far above chance on real digits."""
+    """The README's quickstart numbers: far above chance on real digits (the whole config, about
+    a minute of training: slow, like the CNN's ``test_the_shipped_config_learns``)."""
     result = app("fit", "--config", str(Path(__file__).parents[2] / "configs/quickstart.yaml"))
     assert result.returncode == 0, result.stderr
     (file,) = wandb_files(tmp_path)
     final = read_wandb(file).epochs()
     assert final[max(final)]["test/acc"] > 0.85
+
+
+def test_a_command_ends_its_wandb_run(in_process) -> None:
+    """In one process (a notebook, these tests) the next command must get a W&B run of its own:
+    ``wandb.init`` would silently return a run still open."""
+    import wandb
+
+    from lightning_app.commands import main
+
+    in_process()  # an offline, fresh working directory
+    main(["fit", *QUICK, "--trainer.max_epochs=1"])
+    assert wandb.run is None

@@ -107,8 +107,10 @@ def test_the_page_has_the_example_and_its_commands_use_it() -> None:
             assert app_args(command)[0].get("PYTHONPATH") == ".", command
 
 
+@pytest.mark.process
 def test_the_example_trains_and_logs_what_the_analyses_read(own: Path) -> None:
-    """The page's ``fit`` with a ``--model.hidden`` override, run as written (shortened)."""
+    """The page's ``fit`` with a ``--model.hidden`` override, run as written (shortened), in a
+    process of its own: ``PYTHONPATH=.`` is what makes ``mynet`` importable."""
     (command,) = [c for c in doc_commands() if "--model.hidden=32" in c]
     result = run_documented(command, own, *SHORT)
     assert result.returncode == 0, result.stderr
@@ -138,10 +140,13 @@ def test_the_example_trains_and_logs_what_the_analyses_read(own: Path) -> None:
     }
 
 
-def test_a_model_that_logs_no_test_acc_is_told_after_fit(own: Path) -> None:
+def test_a_model_that_logs_no_test_acc_is_told_after_fit(own: Path, in_process) -> None:
+    """The page's ``fit`` with a variant of its model, in this process (``own`` is on the path)."""
     (command,) = [c for c in doc_commands() if c[-3:] == ["fit", "--config", "mynet.yaml"]]
-    result = run_documented(
-        command, own, "--model=variants.ValOnly", *SHORT, "--trainer.max_epochs=1"
+    _, args = app_args(command)
+    quick = ["--trainer.limit_val_batches=2", "--trainer.num_sanity_val_steps=0"]
+    result = in_process()(
+        *args, "--model=variants.ValOnly", *SHORT, "--trainer.max_epochs=1", *quick
     )
     assert result.returncode == 0, result.stderr
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("warning: ")]

@@ -1,4 +1,8 @@
-"""A run killed by SIGKILL and resumed with --ckpt_path last ends like an uninterrupted one."""
+"""A run resumed with --ckpt_path last ends like an uninterrupted one.
+
+The reference and the resumed commands run in this process; the run that is killed by SIGKILL
+runs in a process of its own (the one test marked ``process``).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from lightning_app.runs import load_runs
 from tests.training.conftest import REPO, TINY, read_wandb, wandb_files
 
 ARGS = [*TINY, "--trainer.max_epochs=4", "--trainer.limit_train_batches=30"]
+# In this process: 3 short epochs evaluated on a few batches of each split.
+SHORT = [*TINY, "--trainer.max_epochs=3", "--trainer.limit_val_batches=3"]
 
 
 def parts_of(root: Path, run_id: str) -> list[Path]:
@@ -22,9 +29,37 @@ def parts_of(root: Path, run_id: str) -> list[Path]:
     return [file for file in wandb_files(root) if file.stem == f"run-{run_id}"]
 
 
-def test_resume_after_sigkill_matches_uninterrupted(app, tmp_path: Path) -> None:
+def test_resume_of_a_stopped_run_continues_its_id_and_history(cli, tmp_path: Path) -> None:
+    """A run stopped after 1 of 3 epochs (its own ``max_epochs``), resumed: one run, the same
+    id, every epoch equal to an uninterrupted run's."""
+    assert cli("fit", *SHORT, "--run_dir=ref").returncode == 0
+    stopped = cli("fit", *SHORT, "--run_dir=cut", "--trainer.max_epochs=1")
+    assert stopped.returncode == 0, stopped.stderr
+    cut_id = (tmp_path / "cut" / "wandb_id").read_text().strip()
+    resumed = cli("fit", *SHORT, "--run_dir=cut", "--ckpt_path=last")
+    assert resumed.returncode == 0, resumed.stderr
+
+    assert (tmp_path / "cut" / "wandb_id").read_text().strip() == cut_id
+    parts = parts_of(tmp_path, cut_id)
+    assert len(parts) == 2 and all(read_wandb(p).run["run_id"] == cut_id for p in parts)
+    ref_id = (tmp_path / "ref" / "wandb_id").read_text().strip()
+    runs = load_runs(tmp_path, progress=False)
+    assert sorted(runs.ids) == sorted([ref_id, cut_id]) and not runs.skipped
+    cut, ref = runs.run(cut_id), runs.run(ref_id)
+    assert cut.state == "finished"
+    assert list(cut.history.index) == list(ref.history.index) == [0, 1, 2]
+    columns = ["test/acc", "val/acc", "train/loss"]
+    pd.testing.assert_frame_equal(cut.history[columns], ref.history[columns])
+    assert sorted(p.name for p in (tmp_path / "cut").glob("config*.yaml")) == [
+        "config-2.yaml",
+        "config.yaml",
+    ]
+
+
+@pytest.mark.process
+def test_resume_after_sigkill_matches_uninterrupted(cli, tmp_path: Path) -> None:
     """Same W&B id before and after the kill, and every epoch equal to an uninterrupted run's."""
-    assert app("fit", *ARGS, "--run_dir=ref").returncode == 0
+    assert cli("fit", *ARGS, "--run_dir=ref").returncode == 0
 
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
@@ -43,7 +78,7 @@ def test_resume_after_sigkill_matches_uninterrupted(app, tmp_path: Path) -> None
     cut_id = (tmp_path / "cut" / "wandb_id").read_text().strip()  # the id the killed run had
     (killed_part,) = parts_of(tmp_path, cut_id)
 
-    resumed = app("fit", *ARGS, "--run_dir=cut", "--ckpt_path=last")
+    resumed = cli("fit", *ARGS, "--run_dir=cut", "--ckpt_path=last")
     assert resumed.returncode == 0, resumed.stderr
 
     assert (tmp_path / "cut" / "wandb_id").read_text().strip() == cut_id

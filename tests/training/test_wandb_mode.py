@@ -119,18 +119,19 @@ def test_a_wandb_login_host_logs_online(tmp_path: Path) -> None:
     assert credentials(env | {"WANDB_BASE_URL": "https://other.example.org"}, work) is None
 
 
-@pytest.mark.parametrize(
-    ("layout", "expected"),
-    [
-        ("global", MYCORP),  # what `wandb login --host` leaves
-        ("config_dir", "https://elsewhere.example.org"),  # $WANDB_CONFIG_DIR/settings
-        ("workspace", "https://team.example.org"),  # ./wandb/settings over the global file
-        ("dot_workspace", "https://dot.example.org"),  # ./.wandb/settings when .wandb exists
-        ("env", "https://env.example.org"),  # $WANDB_BASE_URL over both files
-        ("empty", DEFAULT_BASE_URL),  # a settings file without base_url
-    ],
-)
-def test_server_follows_wandbs_settings_files(layout, expected, tmp_path: Path) -> None:
+SERVER_LAYOUTS = [
+    ("global", MYCORP),  # what `wandb login --host` leaves
+    ("config_dir", "https://elsewhere.example.org"),  # $WANDB_CONFIG_DIR/settings
+    ("workspace", "https://team.example.org"),  # ./wandb/settings over the global file
+    ("dot_workspace", "https://dot.example.org"),  # ./.wandb/settings when .wandb exists
+    ("env", "https://env.example.org"),  # $WANDB_BASE_URL over both files
+    ("empty", DEFAULT_BASE_URL),  # a settings file without base_url
+]
+
+
+def server_layout(layout: str, expected: str, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A ``wandb login --host`` home, a working folder and the variables of ``layout``, whose
+    server is ``expected``."""
     home, work = wandb_login_host(tmp_path)
     env: dict[str, str] = {}
     if layout == "config_dir":
@@ -146,9 +147,21 @@ def test_server_follows_wandbs_settings_files(layout, expected, tmp_path: Path) 
         env["WANDB_BASE_URL"] = expected
     elif layout == "empty":
         (home / ".config" / "wandb" / "settings").write_text("[default]\nmode = offline\n")
-    ours = server_url({"HOME": str(home)} | env, work)
-    assert ours == expected
-    assert ours == wandbs_base_url(home, work, env)
+    return home, work, env
+
+
+@pytest.mark.parametrize(("layout", "expected"), SERVER_LAYOUTS)
+def test_server_follows_wandbs_settings_files(layout, expected, tmp_path: Path) -> None:
+    home, work, env = server_layout(layout, expected, tmp_path)
+    assert server_url({"HOME": str(home)} | env, work) == expected
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(("layout", "expected"), SERVER_LAYOUTS)
+def test_wandb_itself_settles_on_the_same_server(layout, expected, tmp_path: Path) -> None:
+    """wandb's own settings (in a process: they are read once per process) agree."""
+    home, work, env = server_layout(layout, expected, tmp_path)
+    assert wandbs_base_url(home, work, env) == expected
 
 
 def test_a_mode_that_is_not_a_mode_is_named() -> None:
@@ -201,6 +214,7 @@ def fit_without_wandb_mode(cwd: Path, env: dict[str, str], *args: str) -> Result
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+@pytest.mark.process
 def test_a_wandb_login_logs_online_and_an_unreachable_server_stops_the_run(
     tmp_path: Path,
 ) -> None:
@@ -235,6 +249,7 @@ def wandb_command(work: Path, home: Path, *args: str) -> None:
     )  # fmt: skip
 
 
+@pytest.mark.process
 def test_wandb_offline_and_online_are_obeyed(tmp_path: Path, monkeypatch) -> None:
     home = netrc_home(tmp_path, "api.wandb.ai")  # logged in: automatic would be online
     work = tmp_path / "work"
