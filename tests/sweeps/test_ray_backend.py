@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from lightning_app.runs.sources import load_runs
+from lightning_app.sweeps.processes import ATTEMPT_TAG, tagged_processes
 from lightning_app.sweeps.ray_backend import CLUSTER_VAR
 from lightning_app.sweeps.ray_task import NODE_LINE
-from lightning_app.sweeps.runner import ATTEMPT_TAG, tagged_processes
 from tests.sweeps.conftest import InProcess, app_env, run_sweep, start_sweep, sweep_file
 
 LOOPBACK = "127.0.0.1"
@@ -241,7 +241,8 @@ def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
 ) -> None:
     import ray
 
-    from lightning_app.sweeps.ray_backend import Cluster, Node, Request, check_shared_folder
+    from lightning_app.sweeps.launch import Resources, RunRequest
+    from lightning_app.sweeps.ray_backend import Cluster, Node, check_shared_folder
     from lightning_app.sweeps.ray_task import RayLauncher
 
     ray.init(address=ray_cluster.address, log_to_driver=False, logging_level=logging.ERROR)
@@ -250,13 +251,14 @@ def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
         check_shared_folder(tmp_path / "not-yet" / "sweep", Cluster(False, "x", nodes))
         assert not list(tmp_path.glob(".ray-probe-*")), "the probe file is removed"
 
-        launcher = RayLauncher({"run": Request(1.0)}, cwd=tmp_path)
+        launcher = RayLauncher(cwd=tmp_path)
         log = tmp_path / "run" / "run.log"
         log.parent.mkdir()
         log.write_text("$ sleep\n")
         tag = f"{tmp_path}/run#1"
         env = {**os.environ, ATTEMPT_TAG: tag}
-        proc = launcher.start([sys.executable, "-c", "import time; time.sleep(300)"], env, log)
+        argv = (sys.executable, "-c", "import time; time.sleep(300)")
+        proc = launcher.start(RunRequest("run", 1, argv, env, log, Resources(1.0)))
         assert proc.pid is None
         wait_for(lambda: tagged_processes(tag), 60, "the run's process on its node")
         with pytest.raises(subprocess.TimeoutExpired):
@@ -273,8 +275,10 @@ def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
         assert code in (-signal.SIGTERM, -signal.SIGKILL) and proc.lost is None
         wait_for(lambda: not tagged_processes(tag), 15, "the cancelled run to end")
 
-        elsewhere = RayLauncher({}, cwd=tmp_path / "not-on-this-node")
-        proc = elsewhere.start([sys.executable, "-c", "pass"], os.environ, log)
+        elsewhere = RayLauncher(cwd=tmp_path / "not-on-this-node")
+        argv = (sys.executable, "-c", "pass")
+        request = RunRequest("run", 2, argv, os.environ, log, Resources(1.0))
+        proc = elsewhere.start(request)
         assert proc.wait(timeout=60) == 2
         assert "does not see this run's folder" in log.read_text()
     finally:

@@ -15,7 +15,7 @@ import yaml
 from lightning_app.runs.sources import load_runs
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import plan_runs
-from lightning_app.sweeps.runner import ATTEMPT_TAG, tagged_processes
+from lightning_app.sweeps.processes import ATTEMPT_TAG, tagged_processes
 from lightning_app.sweeps.spec import load_sweep
 from tests.sweeps.conftest import InProcess, run_sweep, start_sweep, sweep_file
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from lightning_app.runs.sources import load_runs
-from lightning_app.sweeps.launch import Launcher, ProcessLauncher, RunProcess
+from lightning_app.sweeps.launch import Launcher, ProcessLauncher, Resources, RunProcess, RunRequest
 from lightning_app.sweeps.runner import run_environment
 from lightning_app.sweeps.warm import WarmLauncher, WarmProcess, WarmStartError
 from tests.conftest import InProcess
@@ -50,7 +50,9 @@ def environment() -> dict[str, str]:
 
 def start(launcher: Launcher, run_dir: Path, *extra: str) -> RunProcess:
     run_dir.mkdir(parents=True)
-    return launcher.start(fit_argv(run_dir, *extra), environment(), run_dir / "run.log")
+    argv = tuple(fit_argv(run_dir, *extra))
+    request = RunRequest(run_dir.name, 1, argv, environment(), run_dir / "run.log", Resources(1.0))
+    return launcher.start(request)
 
 
 def parent_pid(pid: int) -> int:
