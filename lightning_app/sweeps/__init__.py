@@ -8,11 +8,11 @@ training CLI, ``state``/``layout`` keep the sweep folder, ``runner`` runs it, ``
 
 from lightning_app.sweeps.commandline import agent_command, check_command, format_args
 from lightning_app.sweeps.plan import PlannedRun, plan_runs
-from lightning_app.sweeps.spec import Parameter, SweepSpec, load_sweep
+from lightning_app.sweeps.spec import SweepParameter, SweepSpec, load_sweep
 
 __all__ = [
-    "Parameter",
     "PlannedRun",
+    "SweepParameter",
     "SweepSpec",
     "agent_command",
     "check_command",
