@@ -113,6 +113,7 @@ def test_dry_run_shows_the_rounds_and_the_look_levels(sweep_cli: InProcess, tmp_
     assert "look levels (obrien-fleming spending of alpha 0.05): 0.0164, 0.0336" in result.stdout
 
 
+@pytest.mark.process
 def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
     tmp_path: Path, sweep_cli: InProcess
 ) -> None:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.sweeps.conftest import REPO, run_sweep
@@ -36,6 +37,7 @@ def miniature(name: str, folder: Path, parameters: dict[str, Any]) -> Path:
     return path
 
 
+@pytest.mark.process
 def test_the_cnn_sweeps_are_analysed_by_the_models_own_arguments(
     tmp_path: Path, in_process
 ) -> None:

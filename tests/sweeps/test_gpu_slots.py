@@ -44,7 +44,7 @@ from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.progress import SweepProgress
 from lightning_app.sweeps.runner import RunnerOptions, Summary, SweepRunner, threads_per_run
 from lightning_app.sweeps.scheduling import GpuSlotScheduler, make_scheduler
-from tests.sweeps.conftest import InProcess, run_sweep, sweep_file
+from tests.sweeps.conftest import InProcess, sweep_file
 from tests.sweeps.test_sweep_command import one_error_line
 
 GPU_ARGS = ["--trainer.accelerator=auto"]  # the quickstart config trains on the CPU
@@ -397,7 +397,9 @@ def test_bad_gpu_input_is_one_line_and_starts_nothing(
     assert not (tmp_path / "sweeps").exists()
 
 
-def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(tmp_path: Path) -> None:
+def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(
+    sweep_cli: Callable[..., InProcess], tmp_path: Path
+) -> None:
     """The real command, no replaced count: this machine has no GPU (skipped where it has)."""
     import torch
 
@@ -405,7 +407,7 @@ def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(tmp_path: Path) ->
         pytest.skip("this machine has CUDA devices")
     path = sweep_file(tmp_path, {"seed_everything": {"values": [1]}})
     for args in (["--gpus", "7"], ["--runs-per-gpu", "2"]):
-        result = run_sweep([str(path), *args], tmp_path, timeout=120)
+        result = sweep_cli(str(path), *args)
         assert result.returncode == 2, result.stdout + result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "no CUDA device that torch can see" in lines[0], lines
@@ -413,6 +415,7 @@ def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(tmp_path: Path) ->
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.process
 def test_a_real_sweep_gives_each_training_run_its_gpu(
     sweep_cli: Callable[..., InProcess], tmp_path: Path, four_gpus: None
 ) -> None:

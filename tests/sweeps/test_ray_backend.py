@@ -97,6 +97,7 @@ def ray_args(cluster: Any) -> list[str]:
 
 
 # -- real sweeps ----------------------------------------------------------------------------------
+@pytest.mark.process
 def test_a_sweep_runs_on_both_nodes_and_keeps_the_folder_contract(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
@@ -236,6 +237,7 @@ def test_the_private_instance_runs_on_loopback_and_ctrl_c_stops_its_runs(
 
 
 # -- the launcher on its own ----------------------------------------------------------------------
+@pytest.mark.process
 def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
@@ -316,6 +318,7 @@ def test_an_unreachable_address_is_named_quickly(
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.process
 def test_a_listener_that_is_not_ray_is_named_within_the_timeout(
     sweep_cli: Callable[..., InProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -331,6 +334,7 @@ def test_a_listener_that_is_not_ray_is_named_within_the_timeout(
     assert time.monotonic() - start < 60
 
 
+@pytest.mark.process
 def test_address_auto_joins_the_cluster_ray_finds(
     ray_cluster: Any,
     sweep_cli: Callable[..., InProcess],
@@ -343,6 +347,7 @@ def test_address_auto_joins_the_cluster_ray_finds(
     assert f"no node of Ray at {ray_cluster.address} (2 node(s), 2 CPU)" in line, line
 
 
+@pytest.mark.process
 def test_the_private_instance_stays_on_loopback_without_the_variable(tmp_path: Path) -> None:
     """The command's own order (flags checked, then Ray started) keeps the node on 127.0.0.1,
     though Ray reads the variable only when it is first imported and it is not set outside."""
@@ -371,6 +376,7 @@ def test_the_private_instance_stays_on_loopback_without_the_variable(tmp_path: P
         (["--runs-per-gpu", "2"], "(2 node(s), 2 CPU) has no GPU resource"),
     ],
 )
+@pytest.mark.process
 def test_a_cluster_without_the_resources_is_refused_before_any_run(
     ray_cluster: Any,
     sweep_cli: Callable[..., InProcess],
