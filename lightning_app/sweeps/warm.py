@@ -50,6 +50,8 @@ imports ``wandb.sdk.launch`` (and through it the public API's pydantic models) i
 look for launch job inputs: 3-7 s here, more than the import of wandb itself."""
 READY_TIMEOUT_S = 300.0
 REPLY_TIMEOUT_S = 30.0
+CLOSE_GRACE_S = 10.0
+"""How long the parent may take to end after EOF on its input before it is killed."""
 
 
 class WarmStartError(LaunchError):
@@ -176,9 +178,7 @@ class WarmLauncher:
             return
         was_ready, self._ready = self._ready, False  # a later start spawns and waits anew
         unneeded = not was_ready and self._broken is None  # still importing: stop it now
-        if unneeded:
-            parent.kill()
-        stop_processes([parent], 10.0, _end_parent)
+        stop_processes([parent], 0.0 if unneeded else CLOSE_GRACE_S, _end_parent)
         if parent.stdout is not None:
             parent.stdout.close()
         if not unneeded and parent.returncode != 0:
