@@ -201,7 +201,7 @@ def run_recorder(
     tmp_path: Path,
     needs: list[int],
     options: RunnerOptions,
-    seconds: float = 1.5,
+    seconds: float = 1.0,
     exit_codes: dict[int, int] | None = None,
     gpus: tuple[str, ...] = (),
     runs_per_gpu: int = 1,
