@@ -241,7 +241,7 @@ def plan_rounds(spec: SweepSpec, runs: Sequence[PlannedRun], options: AdaptiveOp
     return Rounds(seed.name, list(seeds), per_round, params, configurations, chunks, design)
 
 
-def describe(rounds: Rounds) -> list[str]:
+def describe_rounds(rounds: Rounds) -> list[str]:
     """The plan in words (printed at the start and by --dry-run)."""
     levels = ", ".join(f"{level:.3g}" for level in rounds.design.levels)
     return [
@@ -348,7 +348,7 @@ def run_adaptive(
     record = adaptive_record.load(path) if path.is_file() else _new_record(spec, rounds, options)
     if not path.is_file():
         adaptive_record.write(path, record)
-    for line in describe(rounds):
+    for line in describe_rounds(rounds):
         console.print(line)
     if record["stopped"]:
         _print_end(console, record)

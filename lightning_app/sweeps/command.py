@@ -325,7 +325,7 @@ def _check_and_run(job: SweepJob, launcher: Launcher | None) -> int:
     mode = resolve_mode(flag=configured if flags else None, config=configured, env=setup.env)
     _print_header(job, setup, mode)
     if job.rounds is not None and args.dry_run:
-        for line in adaptive.describe(job.rounds):
+        for line in adaptive.describe_rounds(job.rounds):
             console.print(line)
     if args.dry_run:
         visible = _dry_run_devices(

@@ -306,7 +306,7 @@ def dry_run_allocations(
     return [placed[i] for i in range(len(needs))]
 
 
-def describe(devices: Sequence[str]) -> str:
+def describe_devices(devices: Sequence[str]) -> str:
     """``GPU 4`` / ``GPUs 4,5``."""
     return f"GPU{'s' if len(devices) > 1 else ''} {','.join(devices)}"
 
@@ -323,6 +323,7 @@ __all__ = [
     "check_needs",
     "concurrent_runs",
     "cuda_device_count",
+    "describe_devices",
     "dry_run_allocations",
     "environment_devices",
     "gpus_needed",

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from lightning_app.sweeps.gpus import VISIBLE, describe
+from lightning_app.sweeps.gpus import VISIBLE, describe_devices
 from lightning_app.sweeps.launch import (
     Launcher,
     ProcessLauncher,
@@ -239,7 +239,7 @@ class SweepRunner:
             visible = ",".join(resources.devices)
             env[VISIBLE] = visible
             prefix = f"{VISIBLE}={shlex.quote(visible)} "
-            where = f" on {describe(resources.devices)}" if visible else " on the CPU"
+            where = f" on {describe_devices(resources.devices)}" if visible else " on the CPU"
         log = self.folder.log_path(run.key)
         with log.open("ab") as out:
             out.write(f"$ {prefix}{shlex.join(argv)}\n".encode())  # as a POSIX shell reads it

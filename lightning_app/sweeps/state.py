@@ -38,7 +38,7 @@ LOCK_FILE = ".lock"
 FORMAT = 1
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_durable(path: Path, data: Any) -> None:
     """Replace ``path`` with ``data`` as JSON, durably: readers see the old or the new file,
     whole, and a power cut after the call loses nothing."""
     files.write_json_atomic(path, data, durable=True)
@@ -104,7 +104,7 @@ class StateStore:
             "updated": time.time(),
             "runs": {key: asdict(record) for key, record in self.runs.items()},
         }
-        write_json_atomic(self.path, data)
+        write_json_durable(self.path, data)
 
 
 def _load_runs(path: Path) -> dict[str, RunRecord]:

@@ -122,7 +122,7 @@ def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
     folder = tmp_path / "sweeps" / "adapt"
     # train/loss: the tiny runs' test accuracy is often exactly 0 (too few batches to learn)
     args = ["--adaptive", "--workers", "2", "--metric", "train/loss"]
-    result = run_sweep([str(path), *args], tmp_path)
+    result = sweep_cli(str(path), *args)  # in-process; the four runs are real trainings
     assert result.returncode == 0, result.stdout + result.stderr
     data = record(folder)
     assert data["design"]["looks"] == 1 and data["design"]["levels"] == [0.05]

@@ -19,7 +19,7 @@ from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import plan_runs
 from lightning_app.sweeps.processes import ATTEMPT_TAG, tagged_processes
 from lightning_app.sweeps.spec import load_sweep
-from tests.sweeps.conftest import InProcess, run_sweep, start_sweep, sweep_file
+from tests.sweeps.conftest import InProcess, start_sweep, sweep_file
 from tests.sweeps.fakes import SLEEP, SUCCEED, failing, use_children
 
 
@@ -33,7 +33,11 @@ def wandb_files(folder: Path, pattern: str = "run-*.wandb") -> list[Path]:
 
 
 @pytest.mark.process
-def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Path) -> None:
+def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(
+    tmp_path: Path, sweep_cli: Callable[..., InProcess]
+) -> None:
+    """The runner that is killed is a real process; the restart and the reference sweep run the
+    same command in this process (their runs are real trainings either way)."""
     seeds = [11, 12, 13, 14, 15]
     path = sweep_file(
         tmp_path,
@@ -75,7 +79,7 @@ def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Pat
         time.sleep(0.1)
     assert not any(tagged_processes(tag) for tag in tags), f"orphans of {running} survived"
 
-    result = run_sweep([str(path), *options], tmp_path)
+    result = sweep_cli(str(path), *options)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(running)} interrupted run(s) start again from scratch" in result.stdout
 
@@ -109,7 +113,7 @@ def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Pat
         name="reference",
         extra=["--trainer.max_epochs=2", "--trainer.limit_train_batches=25"],
     )
-    assert run_sweep([str(reference), "--threads", "1"], tmp_path).returncode == 0
+    assert sweep_cli(str(reference), "--threads", "1").returncode == 0
     expected = load_runs(tmp_path / "sweeps" / "reference", progress=False)
     rerun = runset.config.index[runset.config["seed_everything"] == seed]
     columns = ["test/acc", "val/acc", "train/loss"]
