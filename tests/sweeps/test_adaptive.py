@@ -295,9 +295,13 @@ def test_a_round_that_does_not_finish_ends_the_sweep_with_its_summary(
     monkeypatch.setattr(adaptive, "make_look", lambda *args: looks.append(1))
     reported: list[int] = []
     for summary, code in ((Summary(stopped=True), 130), (Summary(failed=["x"]), 1)):
+
+        def run_round(todo: list[PlannedRun], summary: Summary = summary) -> Summary:
+            return summary
+
         outcome = adaptive.run_adaptive(
-            Console(record=True), folder, spec, rounds, options,
-            lambda todo, summary=summary: summary, lambda s, n: reported.append(n), 2,
+            Console(record=True), folder, spec, rounds, options, run_round,
+            lambda s, n: reported.append(n), 2,
         )  # fmt: skip
         assert outcome.unfinished is summary and exit_status(summary) == code
     assert not looks and reported == [4, 4]

@@ -37,7 +37,7 @@ def test_readers_and_a_sigkilled_writer_only_ever_see_whole_files(tmp_path: Path
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path)], env=app_env(), stderr=subprocess.PIPE
     )
-    seen = set()
+    seen: set[int] = set()
     deadline = time.monotonic() + 4
     try:
         while time.monotonic() < deadline and writer.poll() is None and len(seen) < 200:

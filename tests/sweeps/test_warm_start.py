@@ -91,6 +91,7 @@ def test_a_warm_run_is_a_fork_with_a_cold_runs_numbers_and_a_killed_run_dies_alo
 
         first = start(warm, tmp_path / "first", *long_run)
         second = start(warm, tmp_path / "second", *long_run)
+        assert second.pid is not None
         warm.signal(first, signal.SIGKILL)  # as an OOM kill would
         assert first.wait(timeout=60) == -signal.SIGKILL
         time.sleep(1.0)
