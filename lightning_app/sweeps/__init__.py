@@ -4,15 +4,21 @@
 builds each run's command as ``wandb agent`` would, ``validate`` parses every value with the
 training CLI, ``state``/``layout`` keep the sweep folder, ``runner`` runs it, ``command`` is the
 ``python -m lightning_app sweep`` entry point.
+
+The launcher seam: the runner turns each start into a ``launch.RunRequest`` (identity, argv,
+environment, log, ``Resources``); a ``scheduling.Scheduler`` (CPU slots, GPU slots, Ray requests)
+decides which runs start and what they hold; a ``launch.Launcher`` built by
+``launchers.make_launcher`` (cold, ``warm``, Ray's ``ray_task``) starts it; ``processes`` is the
+one place process groups are signalled, stopped and killed.
 """
 
 from lightning_app.sweeps.commandline import agent_command, check_command, format_args
 from lightning_app.sweeps.plan import PlannedRun, plan_runs
-from lightning_app.sweeps.spec import Parameter, SweepSpec, load_sweep
+from lightning_app.sweeps.spec import SweepParameter, SweepSpec, load_sweep
 
 __all__ = [
-    "Parameter",
     "PlannedRun",
+    "SweepParameter",
     "SweepSpec",
     "agent_command",
     "check_command",

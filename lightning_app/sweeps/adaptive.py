@@ -23,20 +23,21 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from rich.console import Console
 
 from lightning_app import adaptive_record
-from lightning_app.analysis import sequential
-from lightning_app.analysis.parameters import explicit_parameters, is_seed_key
 from lightning_app.errors import UserError
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.runner import Summary
 from lightning_app.sweeps.spec import SweepSpec
 from lightning_app.sweeps.state import STATE_FILE, StateStore
+
+if TYPE_CHECKING:  # the statistics load pandas and scipy: imported where a look is made
+    from lightning_app.analysis import sequential
 
 FORMAT = 1
 DEFAULT_SEEDS_PER_ROUND = 2
@@ -184,6 +185,9 @@ class Rounds:
 
 def plan_rounds(spec: SweepSpec, runs: Sequence[PlannedRun], options: AdaptiveOptions) -> Rounds:
     """Split the grid's runs into seed rounds; every input mistake is one line, before any run."""
+    from lightning_app.analysis import sequential
+    from lightning_app.analysis.parameters import is_seed_key
+
     where = f"--adaptive: {spec.path}"
     if spec.method != "grid":
         raise UserError(
@@ -237,7 +241,7 @@ def plan_rounds(spec: SweepSpec, runs: Sequence[PlannedRun], options: AdaptiveOp
     return Rounds(seed.name, list(seeds), per_round, params, configurations, chunks, design)
 
 
-def describe(rounds: Rounds) -> list[str]:
+def describe_rounds(rounds: Rounds) -> list[str]:
     """The plan in words (printed at the start and by --dry-run)."""
     levels = ", ".join(f"{level:.3g}" for level in rounds.design.levels)
     return [
@@ -316,8 +320,17 @@ def _new_record(spec: SweepSpec, rounds: Rounds, options: AdaptiveOptions) -> di
 
 RunRound = Callable[[list[PlannedRun]], Summary]
 """Runs the given runs (those not done yet) with the sweep's runner; returns its summary."""
-Finish = Callable[[Summary, int], None]
-"""Prints a round's summary line; exits (130 stopped, 1 failed) when the round did not finish."""
+Report = Callable[[Summary, int], None]
+"""Prints a round's summary line (the round's runs so far: summary, their number)."""
+
+
+@dataclass(frozen=True)
+class AdaptiveOutcome:
+    """How :func:`run_adaptive` ended: the design stopped, or a round did not finish."""
+
+    unfinished: Summary | None = None
+    """The summary of a round that was stopped or had a failed run (the sweep stops there and
+    the command exits as a fixed sweep would); None when the design ran to its stop."""
 
 
 def run_adaptive(
@@ -327,19 +340,19 @@ def run_adaptive(
     rounds: Rounds,
     options: AdaptiveOptions,
     run_round: RunRound,
-    finish: Finish,
+    report: Report,
     workers: int,
-) -> None:
+) -> AdaptiveOutcome:
     """Run rounds and make looks until the design stops; resumable at any instant."""
     path = adaptive_record.path_in(folder.root)
     record = adaptive_record.load(path) if path.is_file() else _new_record(spec, rounds, options)
     if not path.is_file():
         adaptive_record.write(path, record)
-    for line in describe(rounds):
+    for line in describe_rounds(rounds):
         console.print(line)
     if record["stopped"]:
         _print_end(console, record)
-        return
+        return AdaptiveOutcome()
     for look in range(len(record["looks"]) + 1, rounds.looks + 1):
         todo = rounds.runs_through(look)
         store = StateStore(folder.root)
@@ -350,7 +363,7 @@ def run_adaptive(
                 _stop(record, look - 1, rounds, "max-hours", _hours_reason(record, estimate))
                 adaptive_record.write(path, record)
                 _print_end(console, record)
-                return
+                return AdaptiveOutcome()
         console.print(
             f"adaptive: round {look} of {rounds.looks}: seeds "
             f"{_seed_text(rounds.seeds_through(look))} ({len(todo)} runs so far)"
@@ -358,7 +371,9 @@ def run_adaptive(
         summary = run_round(todo)
         record["elapsed_s"] += summary.elapsed_s
         adaptive_record.write(path, record)
-        finish(summary, len(todo))  # exits unless every run of the round is done
+        report(summary, len(todo))
+        if summary.stopped or summary.failed:
+            return AdaptiveOutcome(unfinished=summary)
         result = make_look(folder, spec, rounds, options, look)
         _record_look(record, rounds, look, result)
         adaptive_record.write(path, record)
@@ -366,6 +381,7 @@ def run_adaptive(
         if record["stopped"]:
             break
     _print_end(console, record)
+    return AdaptiveOutcome()
 
 
 @dataclass(frozen=True)
@@ -380,6 +396,7 @@ def measure(
     folder: SweepFolder, spec: SweepSpec, rounds: Rounds, metric: str, look: int
 ) -> LookData:
     """The metric at the last common epoch of the runs of rounds 1..look, with their values."""
+    from lightning_app.analysis.parameters import explicit_parameters
     from lightning_app.runs import load_runs
 
     runs = load_runs(str(folder.root), group=spec.name, progress=False)
@@ -417,6 +434,8 @@ def make_look(
     folder: SweepFolder, spec: SweepSpec, rounds: Rounds, options: AdaptiveOptions, look: int
 ) -> dict[str, Any]:
     """Look ``look``: signal-effects' test on every run so far, at the look's level."""
+    from lightning_app.analysis import sequential
+
     data = measure(folder, spec, rounds, options.metric, look)
     design = rounds.design
     level = float(design.levels[look - 1])

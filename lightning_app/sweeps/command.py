@@ -8,6 +8,7 @@ import shlex
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,12 +22,13 @@ from lightning_app.sweeps.gpus import (
     VISIBLE,
     check_needs,
     concurrent_runs,
+    dry_run_allocations,
     environment_devices,
     run_needs,
     select_gpus,
-    simulate,
 )
-from lightning_app.sweeps.launch import Launcher, ProcessLauncher
+from lightning_app.sweeps.launch import Launcher, LaunchError
+from lightning_app.sweeps.launchers import LauncherKind, make_launcher
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
@@ -39,10 +41,10 @@ from lightning_app.sweeps.runner import (
     run_environment,
     threads_per_run,
 )
+from lightning_app.sweeps.scheduling import Scheduler, make_scheduler
 from lightning_app.sweeps.spec import SweepSpec, load_sweep
 from lightning_app.sweeps.state import StateStore, sweep_lock
 from lightning_app.sweeps.validate import validate_runs
-from lightning_app.sweeps.warm import WarmLauncher, WarmStartError
 from lightning_app.wandb_mode import ModeChoice, resolve_mode
 
 DESCRIPTION = f"""\
@@ -226,56 +228,132 @@ def main(argv: list[str]) -> None:
             spec, count=options.get("count"), seed=options.get("seed") or 0, yes=args.yes
         )
     rounds = adaptive.plan_rounds(spec, runs, adaptive_options) if adaptive_options else None
-
-    gpus = _gpus(args.gpus, args.runs_per_gpu) if args.backend == "local" else []
-    console = Console(highlight=False, soft_wrap=True)
-    launcher: Launcher = ProcessLauncher()
-    if start == "warm" and not args.dry_run and not gpus:  # preload while the runs are checked
-        early = run_environment(threads_per_run(args.workers or 1, args.threads), args.wandb_mode)
-        launcher = WarmLauncher(early, note=lambda line: console.print(line))
-        launcher.begin()
-    with contextlib.closing(launcher):
-        _check_and_run(
-            args, spec, template, folder, runs, options, start, gpus, console, launcher, rounds
+    job = SweepJob(
+        args=args,
+        spec=spec,
+        template=template,
+        folder=folder,
+        runs=runs,
+        plan_options=options,
+        start=start,
+        gpus=_gpus(args.gpus, args.runs_per_gpu) if args.backend == "local" else [],
+        console=Console(highlight=False, soft_wrap=True),
+        rounds=rounds,
+        adaptive_options=adaptive_options,
+    )
+    early: Launcher | None = None
+    if start == "warm" and not args.dry_run and not job.gpus:  # preload while runs are checked
+        early_env = run_environment(
+            threads_per_run(args.workers or 1, args.threads), args.wandb_mode
         )
+        early = make_launcher("warm", early_env, note=job.note)
+        early.begin()
+    with contextlib.closing(early) if early is not None else contextlib.nullcontext():
+        code = _check_and_run(job, early)
+    if code:
+        raise SystemExit(code)
 
 
-def _check_and_run(
-    args: Any,
-    spec: SweepSpec,
-    template: CommandTemplate,
-    folder: SweepFolder,
-    runs: list[PlannedRun],
-    options: dict[str, Any],
-    start: Start,
-    gpus: list[str],
-    console: Console,
-    launcher: Launcher,
-    rounds: adaptive.Rounds | None,
-) -> None:
-    """Parse every run with the training CLI, then dry-run or run them with ``launcher``."""
-    runs_per_gpu = args.runs_per_gpu or 1
+@dataclass(frozen=True)
+class SweepJob:
+    """One ``sweep`` invocation: its flags, the sweep file, the folder, the runs, how they start."""
 
-    def runner_args(run: PlannedRun) -> list[str]:
-        run_dir = folder.run_dir(run.key)
-        return [f"--run_dir={run_dir}", f"--wandb.dir={run_dir}", f"--wandb.group={spec.name}"]
+    args: Any
+    spec: SweepSpec
+    template: CommandTemplate
+    folder: SweepFolder
+    runs: list[PlannedRun]
+    plan_options: dict[str, Any]
+    """The options that shaped the plan (``--count``, ``--seed``), stored with it."""
+    start: Start
+    gpus: list[str]
+    """The GPUs the runs get slots on (empty: no slots)."""
+    console: Console
+    rounds: adaptive.Rounds | None
+    adaptive_options: adaptive.AdaptiveOptions | None
 
-    def command(run: PlannedRun) -> list[str]:
-        return local_command(template, run.params, spec.program, runner_args(run))
+    def runner_args(self, run: PlannedRun) -> list[str]:
+        run_dir = self.folder.run_dir(run.key)
+        return [f"--run_dir={run_dir}", f"--wandb.dir={run_dir}", f"--wandb.group={self.spec.name}"]
 
+    def command(self, run: PlannedRun) -> list[str]:
+        """The run's argv (``wandb agent``'s, plus the runner's own arguments)."""
+        return local_command(self.template, run.params, self.spec.program, self.runner_args(run))
+
+    def note(self, line: str) -> None:
+        self.console.print(line)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """How the runs run, worked out once every run parsed: how many at once, with what."""
+
+    workers: int
+    threads: int
+    env: dict[str, str]
+    needs: dict[str, int]
+    """GPUs each run needs by key (only with GPU slots or Ray)."""
+    ray: RaySweep | None
+
+    def scheduler(self, gpus: list[str], runs_per_gpu: int) -> Scheduler:
+        requests = self.ray.requests if self.ray is not None else None
+        return make_scheduler(
+            self.threads, gpus=gpus, runs_per_gpu=runs_per_gpu, needs=self.needs,
+            ray_requests=requests,
+        )  # fmt: skip
+
+
+def _check_and_run(job: SweepJob, launcher: Launcher | None) -> int:
+    """Parse every run with the training CLI, then dry-run or run them; the exit status.
+
+    ``launcher`` is one started early (the warm start preloads while runs are checked); else
+    the launcher is built here once the runs' threads are known.
+    """
+    args, spec, console = job.args, job.spec, job.console
     first = validate_runs(
-        template,
-        runs,
+        job.template,
+        job.runs,
         spec.parameters,
-        runner_args(runs[0]),
+        job.runner_args(job.runs[0]),
         spec.name,
         str(spec.path),
     )
+    setup = _setup(job)
+    subcommand = first.get("subcommand") or "fit"
+    flags = [a for a in job.command(job.runs[0]) if a.startswith("--wandb.mode")]
+    configured = first[subcommand]["wandb"]["mode"]
+    mode = resolve_mode(flag=configured if flags else None, config=configured, env=setup.env)
+    _print_header(job, setup, mode)
+    if job.rounds is not None and args.dry_run:
+        for line in adaptive.describe_rounds(job.rounds):
+            console.print(line)
+    if args.dry_run:
+        visible = _dry_run_devices(
+            job.runs, setup.needs, job.gpus, args.runs_per_gpu or 1, setup.workers
+        )
+        _print_dry_run(console, job.folder, job.runs, job.command, setup.threads, mode, visible)
+        return 0
+    if launcher is None:  # nothing was preloaded (GPUs: threads known only now; Ray: cold)
+        kind: LauncherKind = "ray" if setup.ray is not None else job.start
+        launcher = make_launcher(kind, setup.env, note=job.note)
+    if args.warm:
+        try:
+            launcher.prepare()
+        except LaunchError as err:
+            launcher.close()
+            raise UserError(f"--warm: {err}") from None
+    with contextlib.closing(launcher):
+        return _run(job, setup, launcher)
+
+
+def _setup(job: SweepJob) -> RunSetup:
+    """Each run's GPU needs, Ray's cluster and requests, runs at once and threads per run."""
+    args, spec = job.args, job.spec
     needs: dict[str, int] = {}
-    if gpus or args.backend == "ray":
-        needs = run_needs(template, runs, runner_args(runs[0]), str(spec.path))
-    if gpus:
-        check_needs(needs, gpus, str(spec.path))
+    if job.gpus or args.backend == "ray":
+        needs = run_needs(job.template, job.runs, job.runner_args(job.runs[0]), str(spec.path))
+    if job.gpus:
+        check_needs(needs, job.gpus, str(spec.path))
     ray = None
     if args.backend == "ray":
         ray = RaySweep.open(
@@ -284,26 +362,30 @@ def _check_and_run(
             threads=args.threads,
             runs_per_gpu=args.runs_per_gpu,
             workers=args.workers,
-            folder=folder.root,
+            folder=job.folder.root,
             where=str(spec.path),
             dry_run=args.dry_run,
         )
         workers, threads = ray.workers, ray.threads
     else:
-        workers = concurrent_runs(args.workers, len(gpus), runs_per_gpu, needs)
+        workers = concurrent_runs(args.workers, len(job.gpus), args.runs_per_gpu or 1, needs)
         threads = threads_per_run(workers, args.threads)
     env = run_environment(threads, args.wandb_mode)
-    subcommand = first.get("subcommand") or "fit"
-    flags = [a for a in command(runs[0]) if a.startswith("--wandb.mode")]
-    configured = first[subcommand]["wandb"]["mode"]
-    mode = resolve_mode(flag=configured if flags else None, config=configured, env=env)
+    return RunSetup(workers, threads, env, needs, ray)
+
+
+def _print_header(job: SweepJob, setup: RunSetup, mode: ModeChoice) -> None:
+    """The sweep's first line, and notes on flags that leave slots idle or cores oversubscribed."""
+    args, spec, console, gpus = job.args, job.spec, job.console, job.gpus
+    workers, threads = setup.workers, setup.threads
+    runs_per_gpu = args.runs_per_gpu or 1
     cores = available_cores()
-    where = ray.describe() if ray is not None else f"on {cores} core(s)"
+    where = setup.ray.describe() if setup.ray is not None else f"on {cores} core(s)"
     slots = f"{len(gpus)} GPU(s) ({','.join(gpus)}) x {runs_per_gpu} run(s) each, " if gpus else ""
     console.print(
-        f"sweep {spec.name}: {spec.method}, {len(runs)} runs, folder {folder.root}; "
+        f"sweep {spec.name}: {spec.method}, {len(job.runs)} runs, folder {job.folder.root}; "
         f"{slots}{workers} worker(s) x {threads} thread(s) {where}; W&B {mode}; "
-        f"{start} start"
+        f"{job.start} start"
     )
     if gpus and args.workers is not None and args.workers < len(gpus) * runs_per_gpu:
         console.print(
@@ -315,35 +397,13 @@ def _check_and_run(
             f"note: at most {workers} GPU run(s) at once ({len(gpus)} GPU(s) x {runs_per_gpu}); "
             "--runs-per-gpu puts more runs on each GPU"
         )
-    if ray is None and workers * threads > cores:
+    if setup.ray is None and workers * threads > cores:
         console.print(
             f"warning: {workers} workers x {threads} threads exceed {cores} cores; "
             "runs will compete for the CPU"
         )
     if spec.raw.get("early_terminate") or spec.raw.get("metric"):
         console.print("note: metric and early_terminate are for W&B's server; ignored here")
-    if rounds is not None and args.dry_run:
-        for line in adaptive.describe(rounds):
-            console.print(line)
-    if args.dry_run:
-        visible = _dry_run_devices(runs, needs, gpus, runs_per_gpu, workers)
-        _print_dry_run(console, folder, runs, command, threads, mode, visible)
-        return
-    if ray is not None:
-        launcher = ray.launcher()  # nothing was preloaded: start is cold with Ray
-    if start == "warm" and not isinstance(launcher, WarmLauncher):  # GPUs: threads known now
-        launcher = WarmLauncher(env, note=lambda line: console.print(line))
-    if args.warm and isinstance(launcher, WarmLauncher):
-        try:
-            launcher.prepare()
-        except WarmStartError as err:
-            launcher.close()
-            raise UserError(f"--warm: {err}") from None
-    with contextlib.closing(launcher):
-        _run(
-            console, folder, spec, runs, command, options, args, threads, workers, gpus, needs,
-            launcher, rounds,
-        )  # fmt: skip
 
 
 def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
@@ -390,7 +450,7 @@ def _dry_run_devices(
     """Each run's CUDA_VISIBLE_DEVICES if all runs took equally long (None: not set)."""
     if not gpus:
         return [None] * len(runs)
-    placed = simulate([needs[run.key] for run in runs], gpus, runs_per_gpu, workers)
+    placed = dry_run_allocations([needs[run.key] for run in runs], gpus, runs_per_gpu, workers)
     return [allocation.visible(gpus) for allocation in placed]
 
 
@@ -431,44 +491,30 @@ def _print_dry_run(
         )
 
 
-def _run(
-    console: Console,
-    folder: SweepFolder,
-    spec: SweepSpec,
-    runs: list[PlannedRun],
-    command: Any,
-    options: dict[str, Any],
-    args: Any,
-    threads: int,
-    workers: int,
-    gpus: list[str],
-    needs: dict[str, int],
-    launcher: Launcher,
-    rounds: adaptive.Rounds | None = None,
-) -> None:
+def _run(job: SweepJob, setup: RunSetup, launcher: Launcher) -> int:
+    """Run the sweep (in rounds when adaptive) under the folder's lock; the exit status."""
+    args, spec, folder, console = job.args, job.spec, job.folder, job.console
     folder.root.mkdir(parents=True, exist_ok=True)
     with sweep_lock(folder.root):
         if not folder.exists():
-            folder.create(spec, runs, options)
+            folder.create(spec, job.runs, job.plan_options)
         else:  # another runner may have started it between our check and the lock
-            folder.check_compatible(spec, options)
+            folder.check_compatible(spec, job.plan_options)
         progress = SweepProgress(console, spec.name)
 
         def run_runs(todo: list[PlannedRun]) -> Summary:
             runner = SweepRunner(
                 folder,
                 todo,
-                command,
+                job.command,
                 RunnerOptions(
-                    workers=workers,
-                    threads=threads,
+                    workers=setup.workers,
+                    threads=setup.threads,
                     retry=args.retry,
                     wandb_mode=args.wandb_mode,
-                    gpus=tuple(gpus) if gpus else None,
-                    runs_per_gpu=args.runs_per_gpu or 1,
                 ),
                 progress,
-                gpu_needs=needs,
+                scheduler=setup.scheduler(job.gpus, args.runs_per_gpu or 1),
                 launcher=launcher,
             )
             recovered = runner.recover()
@@ -480,26 +526,37 @@ def _run(
                 )
             return runner.run()
 
-        if rounds is not None:
-            adaptive.run_adaptive(
+        def report(summary: Summary, total: int) -> None:
+            _finish(console, spec, folder, summary, total)
+
+        if job.rounds is not None:
+            outcome = adaptive.run_adaptive(
                 console,
                 folder,
                 spec,
-                rounds,
-                adaptive.options_from(args) or adaptive.AdaptiveOptions(),
+                job.rounds,
+                job.adaptive_options or adaptive.AdaptiveOptions(),
                 run_runs,
-                lambda summary, total: _finish(console, spec, folder, summary, total),
-                workers,
+                report,
+                setup.workers,
             )
-            return
-        summary = run_runs(runs)
-    _finish(console, spec, folder, summary, len(runs))
+            return exit_status(outcome.unfinished) if outcome.unfinished is not None else 0
+        summary = run_runs(job.runs)
+    report(summary, len(job.runs))
+    return exit_status(summary)
+
+
+def exit_status(summary: Summary) -> int:
+    """130 when the runner was stopped, 1 when a run failed after its retries, else 0."""
+    if summary.stopped:
+        return 130
+    return 1 if summary.failed else 0
 
 
 def _finish(
     console: Console, spec: SweepSpec, folder: SweepFolder, summary: Summary, total: int
 ) -> None:
-    """The sweep's (or a round's) summary line; exit 130 when stopped, 1 when a run failed."""
+    """The sweep's (or a round's) summary line, and what to do about failed or stopped runs."""
     durations = summary.durations
     mean = f", mean run {sum(durations) / len(durations):.1f} s" if durations else ""
     console.print(
@@ -516,9 +573,6 @@ def _finish(
             f"stopped: {summary.interrupted} run(s) were interrupted; run the same command "
             "again to finish the sweep"
         )
-        raise SystemExit(130)
-    if summary.failed:
-        raise SystemExit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

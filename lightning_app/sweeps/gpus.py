@@ -284,7 +284,7 @@ def schedule(needs: Sequence[int], slots: GpuSlots, room: int) -> list[tuple[int
     return starts
 
 
-def simulate(
+def dry_run_allocations(
     needs: Sequence[int], devices: Sequence[str], per_gpu: int, max_running: int
 ) -> list[Allocation]:
     """Each run's GPUs if every run took the same time (what ``--dry-run`` shows)."""
@@ -306,7 +306,7 @@ def simulate(
     return [placed[i] for i in range(len(needs))]
 
 
-def describe(devices: Sequence[str]) -> str:
+def describe_devices(devices: Sequence[str]) -> str:
     """``GPU 4`` / ``GPUs 4,5``."""
     return f"GPU{'s' if len(devices) > 1 else ''} {','.join(devices)}"
 
@@ -323,11 +323,12 @@ __all__ = [
     "check_needs",
     "concurrent_runs",
     "cuda_device_count",
+    "describe_devices",
+    "dry_run_allocations",
     "environment_devices",
     "gpus_needed",
     "run_needs",
     "schedule",
     "select_gpus",
-    "simulate",
     "visible_devices",
 ]

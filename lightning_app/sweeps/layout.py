@@ -30,7 +30,7 @@ from typing import Any
 from lightning_app.errors import UserError
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.spec import SweepSpec
-from lightning_app.sweeps.state import FORMAT, LOCK_FILE, PLAN_FILE, STATE_FILE, write_json_atomic
+from lightning_app.sweeps.state import FORMAT, LOCK_FILE, PLAN_FILE, STATE_FILE, write_json_durable
 
 SWEEP_COPY = "sweep.yaml"
 ATTEMPTS = "attempts"
@@ -93,7 +93,7 @@ class SweepFolder:
             )
         self.root.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(spec.path, self.root / SWEEP_COPY)
-        write_json_atomic(
+        write_json_durable(
             self.root / PLAN_FILE,
             {
                 "format": FORMAT,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lightning_app.errors import UserError
-from lightning_app.sweeps.spec import GRID_KINDS, Parameter, SweepSpec
+from lightning_app.sweeps.spec import GRID_KINDS, SweepParameter, SweepSpec
 
 LARGE_SWEEP = 1000
 """A sweep with more runs than this starts only with ``--yes``."""
@@ -33,7 +33,7 @@ class PlannedRun:
     params: dict[str, Any]
 
 
-def grid_size(parameters: Sequence[Parameter]) -> int:
+def grid_size(parameters: Sequence[SweepParameter]) -> int:
     """Number of grid points, without listing them."""
     return math.prod(p.grid_size() for p in parameters)
 
@@ -97,7 +97,7 @@ def _check_size(total: int, yes: bool, what: str, spec: SweepSpec) -> None:
         )
 
 
-def _lazy_values(param: Parameter) -> Iterator[Any]:
+def _lazy_values(param: SweepParameter) -> Iterator[Any]:
     cfg = param.config
     if param.distribution == "int_uniform":
         return iter(range(cfg["min"], cfg["max"] + 1))
@@ -106,7 +106,7 @@ def _lazy_values(param: Parameter) -> Iterator[Any]:
     return iter(param.grid_values())
 
 
-def sample(param: Parameter, rng: np.random.Generator) -> Any:
+def sample(param: SweepParameter, rng: np.random.Generator) -> Any:
     """One draw from ``param``'s distribution, with W&B's meaning of each distribution."""
     cfg = param.config
     kind = param.distribution

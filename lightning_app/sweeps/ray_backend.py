@@ -30,12 +30,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lightning_app.errors import UserError
-
-if TYPE_CHECKING:
-    from lightning_app.sweeps.ray_task import RayLauncher
+from lightning_app.sweeps.launch import Resources
 
 INSTALL = 'pip install -e ".[ray]"'
 LOOPBACK = "127.0.0.1"
@@ -247,22 +245,7 @@ def disconnect() -> None:
 
 
 # -- what each run asks for -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Request:
-    """Ray resources of one run."""
-
-    cpus: float
-    gpus: float = 0.0
-
-    def options(self) -> dict[str, float]:
-        return {"num_cpus": self.cpus, "num_gpus": self.gpus}
-
-    def describe(self) -> str:
-        gpu = f", GPU={self.gpus:g}" if self.gpus else ""
-        return f"CPU={self.cpus:g}{gpu}"
-
-
-def run_request(threads: int, gpus_needed: int, runs_per_gpu: int, use_gpus: bool) -> Request:
+def run_request(threads: int, gpus_needed: int, runs_per_gpu: int, use_gpus: bool) -> Resources:
     """A run's request: its threads per process, and 1/K GPU, N whole GPUs or none.
 
     ``gpus_needed`` is what ``gpus.run_needs`` found (0: a CPU run, N > 1: DDP on N GPUs, whose
@@ -270,13 +253,13 @@ def run_request(threads: int, gpus_needed: int, runs_per_gpu: int, use_gpus: boo
     for none and see none, as the local runner does on a machine without CUDA.
     """
     if not use_gpus or gpus_needed == 0:
-        return Request(float(threads))
+        return Resources(float(threads))
     if gpus_needed == 1:
-        return Request(float(threads), 1.0 / runs_per_gpu)
-    return Request(float(threads * gpus_needed), float(gpus_needed))
+        return Resources(float(threads), 1.0 / runs_per_gpu)
+    return Resources(float(threads * gpus_needed), float(gpus_needed))
 
 
-def check_requests(requests: Mapping[str, Request], cluster: Cluster, where: str) -> None:
+def check_requests(requests: Mapping[str, Resources], cluster: Cluster, where: str) -> None:
     """Refuse, before any run starts, a run that no node of the cluster can hold."""
     for key, request in requests.items():
         for name, amount, flag in (
@@ -292,7 +275,7 @@ def check_requests(requests: Mapping[str, Request], cluster: Cluster, where: str
                 )
 
 
-def capacity(requests: Sequence[Request], cluster: Cluster) -> int:
+def capacity(requests: Sequence[Resources], cluster: Cluster) -> int:
     """How many runs the cluster holds at once (sized by the largest request), at least 1."""
     cpus = max((r.cpus for r in requests), default=1.0)
     gpus = max((r.gpus for r in requests), default=0.0)
@@ -379,7 +362,7 @@ class RaySweep:
 
     cluster: Cluster | None
     """None in a dry run: Ray is not contacted."""
-    requests: dict[str, Request]
+    requests: dict[str, Resources]
     workers: int
     threads: int
 
@@ -429,8 +412,3 @@ class RaySweep:
             return "on Ray (not contacted in a dry run)"
         asks = sorted({r.describe() for r in self.requests.values()})
         return f"on {self.cluster.describe()}, each run asking {' or '.join(asks)}"
-
-    def launcher(self) -> RayLauncher:
-        from lightning_app.sweeps.ray_task import RayLauncher
-
-        return RayLauncher(self.requests)

@@ -16,12 +16,13 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lightning_app.sweeps.launch import die_with_parent
-from lightning_app.sweeps.ray_backend import Request, disconnect, import_ray
+from lightning_app.sweeps.launch import RunRequest
+from lightning_app.sweeps.processes import die_with_parent, stop_processes
+from lightning_app.sweeps.ray_backend import disconnect, import_ray
 
 STOP_GRACE_S = 4.0
 """SIGTERM to SIGKILL inside a cancelled task; below the runner's own grace (5 s)."""
@@ -76,17 +77,8 @@ def run_on_node(
             except subprocess.TimeoutExpired:
                 continue
     except BaseException:  # cancelled: stop the run before the task ends
-        _stop_group(proc)
+        stop_processes([proc], STOP_GRACE_S, after_kill_s=STOP_GRACE_S)
         raise
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=STOP_GRACE_S)
-            return
 
 
 # -- the runner's side ----------------------------------------------------------------------------
@@ -100,9 +92,10 @@ class RayProcess:
 
     pid: int | None = None
 
-    def __init__(self, ref: Any, log: Path) -> None:
+    def __init__(self, ref: Any, log: Path, key: str) -> None:
         self.ref = ref
         self.log = log
+        self.key = key
         self.returncode: int | None = None
         self.lost: str | None = None
         self.node: str | None = None
@@ -123,7 +116,7 @@ class RayProcess:
 
             ready, _ = ray.wait([self.ref], timeout=timeout)
             if not ready:
-                raise subprocess.TimeoutExpired(f"ray task of {self.log.parent.name}", timeout or 0)
+                raise subprocess.TimeoutExpired(f"ray task of {self.key}", timeout or 0)
             self._collect()
         assert self.returncode is not None
         return self.returncode
@@ -172,29 +165,31 @@ class RayProcess:
 
 
 class RayLauncher:
-    """Starts each run as a Ray task asking for that run's resources (see the module docstring).
-
-    ``requests`` maps each run's key, which is its folder's name, to what it asks Ray for.
-    """
+    """Starts each run as a Ray task asking for the resources of its request (see the module
+    docstring); ``scheduling.RayRequests`` gave each run its own."""
 
     name = "ray"
 
-    def __init__(self, requests: Mapping[str, Request], cwd: Path | None = None) -> None:
+    def __init__(self, cwd: Path | None = None) -> None:
         ray = import_ray()
-        self.requests = dict(requests)
         self.cwd = str((cwd or Path.cwd()).resolve())
         self._task = ray.remote(max_retries=0)(run_on_node)
+
+    def begin(self) -> None:
+        """Nothing to prepare: the command joined the cluster before any run."""
+
+    def prepare(self) -> None:
+        """Always ready."""
 
     def ready(self) -> bool:
         return True  # Ray queues a task the cluster cannot place yet; submitting never blocks
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> RayProcess:
-        request = self.requests.get(log.parent.name, Request(1.0))
-        overrides, removed = environment_delta(env, os.environ)
-        ref = self._task.options(**request.options()).remote(
-            list(argv), overrides, removed, self.cwd, str(log.resolve())
+    def start(self, request: RunRequest) -> RayProcess:
+        overrides, removed = environment_delta(request.env, os.environ)
+        ref = self._task.options(**request.resources.ray_options()).remote(
+            list(request.argv), overrides, removed, self.cwd, str(request.log.resolve())
         )
-        return RayProcess(ref, log)
+        return RayProcess(ref, request.log, request.key)
 
     def signal(self, proc: Any, signum: int) -> None:
         """SIGTERM: cancel (the task stops its run's group); SIGKILL: kill the task's worker."""

@@ -3,13 +3,15 @@
 Every run is ``python -m lightning_app fit ...`` started from an argument list (never a shell) in
 its own session, with its own folder and log; the CPU threads are split between the workers
 (``OMP_NUM_THREADS`` and friends, which torch reads at start-up) so N runs never oversubscribe the
-cores. With GPU slots (``RunnerOptions.gpus``) each run also gets ``CUDA_VISIBLE_DEVICES`` naming
-only its own GPUs, which it holds until it ends however it ends (see ``gpus``). A launcher
-(``launch``) starts each process: cold from its argv, or forked from a preloaded parent
-(``warm``). The runner is a single-threaded poll loop, which keeps ``preexec_fn`` safe: on Linux
-each run asks the kernel to SIGKILL it when the runner dies (``PR_SET_PDEATHSIG``), so killing the
-runner, even with SIGKILL, leaves no orphan training on; a restarted runner also kills any process
-still tagged with an interrupted attempt, or its process group, before it starts that run again.
+cores. A scheduler (``scheduling``) picks the runs that start and what each holds: with GPU slots
+each run also gets ``CUDA_VISIBLE_DEVICES`` naming only its own GPUs, which it holds until it ends
+however it ends (see ``gpus``). A launcher (``launch``) starts each run's
+:class:`~lightning_app.sweeps.launch.RunRequest`: cold from its argv, forked from a preloaded
+parent (``warm``), or as a Ray task (``ray_task``). The runner is a single-threaded poll loop,
+which keeps ``preexec_fn`` safe: on Linux each run asks the kernel to SIGKILL it when the runner
+dies (``PR_SET_PDEATHSIG``), so killing the runner, even with SIGKILL, leaves no orphan training
+on; a restarted runner also kills any process still tagged with an interrupted attempt, or its
+process group, before it starts that run again (``processes``).
 
 Interrupted runs start again from scratch rather than from their ``last.ckpt``: a checkpoint
 being written when the kill came may be truncated, a resumed run's history is split over two W&B
@@ -24,27 +26,32 @@ import contextlib
 import os
 import shlex
 import signal
-import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
-from lightning_app.sweeps.gpus import VISIBLE, Allocation, GpuSlots, describe, schedule
-from lightning_app.sweeps.launch import Launcher, ProcessLauncher, RunProcess, lost_reason
+from lightning_app.sweeps.gpus import VISIBLE, describe_devices
+from lightning_app.sweeps.launch import (
+    Launcher,
+    ProcessLauncher,
+    Resources,
+    RunProcess,
+    RunRequest,
+    lost_reason,
+)
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import PlannedRun
-from lightning_app.sweeps.progress import SweepProgress
-from lightning_app.sweeps.state import (
-    Attempt,
-    RunRecord,
-    StateStore,
-    is_same_process,
-    kill_process_group,
+from lightning_app.sweeps.processes import (
+    ATTEMPT_TAG,
+    kill_attempt_processes,
     process_start_time,
+    stop_processes,
 )
+from lightning_app.sweeps.progress import SweepProgress
+from lightning_app.sweeps.scheduling import CpuSlots, Scheduler
+from lightning_app.sweeps.state import Attempt, RunRecord, StateStore
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -53,8 +60,6 @@ THREAD_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
-ATTEMPT_TAG = "LIGHTNING_APP_SWEEP_ATTEMPT"
-"""Environment variable naming a run's attempt; every process of that attempt inherits it."""
 # A runner started from inside a run must not pass that run's identity on; and a wandb service
 # shared through WANDB_SERVICE (set by any wandb.init in the parent) would tie every run to it.
 INHERITED_RUN_VARS = (
@@ -94,7 +99,7 @@ def run_environment(
 
 @dataclass
 class RunnerOptions:
-    """How the runner runs: workers, threads per run, retries, W&B mode, GPU slots."""
+    """How the runner runs: workers, threads per run, retries, W&B mode (GPUs: its scheduler)."""
 
     workers: int = 1
     """Most runs live at once (with GPUs: the cap that ``gpus.concurrent_runs`` worked out)."""
@@ -103,9 +108,6 @@ class RunnerOptions:
     wandb_mode: str | None = None
     poll_s: float = 0.2
     kill_grace_s: float = 5.0
-    gpus: tuple[str, ...] | None = None
-    """Device ids for the runs' ``CUDA_VISIBLE_DEVICES``; None: runs see what the runner sees."""
-    runs_per_gpu: int = 1
 
 
 @dataclass
@@ -113,7 +115,6 @@ class _Live:
     run: PlannedRun
     proc: RunProcess
     attempt: Attempt
-    allocation: Allocation | None = None
 
 
 @dataclass
@@ -142,10 +143,10 @@ class SweepRunner:
         command: Callable[[PlannedRun], list[str]],
         options: RunnerOptions,
         progress: SweepProgress,
-        gpu_needs: Mapping[str, int] | None = None,
+        scheduler: Scheduler | None = None,
         launcher: Launcher | None = None,
     ) -> None:
-        """``gpu_needs``: GPUs each run needs by key (0: a CPU run); a run not in it needs one.
+        """``scheduler`` picks the runs that start and their resources (default: CPU slots).
 
         ``launcher`` starts each run's process (default: a cold :class:`ProcessLauncher`); it
         belongs to the caller, who closes it (one launcher may serve several runners in turn).
@@ -162,13 +163,7 @@ class SweepRunner:
         self._live: dict[str, _Live] = {}
         self._stop_signal: int | None = None
         self._failures: dict[str, int] = {}
-        self.gpu_needs = dict(gpu_needs or {})
-        self.slots = (
-            GpuSlots(options.gpus, options.runs_per_gpu) if options.gpus is not None else None
-        )
-        most = max(self.gpu_needs.values(), default=1)
-        if self.slots is not None and most > len(self.slots.devices):
-            raise ValueError("a run needs more GPUs than the runner has; it would wait forever")
+        self.scheduler: Scheduler = scheduler or CpuSlots(self.threads)
 
     # -- recovery ---------------------------------------------------------------------------
     def recover(self) -> list[str]:
@@ -197,9 +192,10 @@ class SweepRunner:
         self.progress.start(total=len(self.runs), done=summary.done)
         with self._signals_stop_the_loop():
             while (queue or self._live) and self._stop_signal is None:
-                starts = self._next_starts(queue) if self.launcher.ready() else []
-                for run, allocation in starts:
-                    self._start(run, allocation)
+                room = self.options.workers - len(self._live)
+                ready = room > 0 and bool(queue) and self.launcher.ready()
+                for run, resources in self.scheduler.take(queue, room) if ready else []:
+                    self._start(run, resources)
                     summary.ran += 1
                 self._reap(queue, summary)
                 self.progress.update(
@@ -219,22 +215,7 @@ class SweepRunner:
         summary.elapsed_s = time.monotonic() - start
         return summary
 
-    def _next_starts(self, queue: deque[PlannedRun]) -> list[tuple[PlannedRun, Allocation | None]]:
-        """The queued runs to start now (taken off the queue), with their GPUs if any."""
-        room = self.options.workers - len(self._live)
-        if self.slots is None:
-            return [(queue.popleft(), None) for _ in range(min(room, len(queue)))]
-        if room <= 0 or not queue:
-            return []
-        needs = [self.gpu_needs.get(run.key, 1) for run in queue]
-        starts = schedule(needs, self.slots, room)
-        chosen = {position: allocation for position, allocation in starts}
-        waiting = list(queue)
-        queue.clear()
-        queue.extend(run for position, run in enumerate(waiting) if position not in chosen)
-        return [(waiting[position], allocation) for position, allocation in chosen.items()]
-
-    def _start(self, run: PlannedRun, allocation: Allocation | None = None) -> None:
+    def _start(self, run: PlannedRun, resources: Resources) -> None:
         record = self.store.get(run.key)
         number = len(record.attempts) + 1
         if record.attempts:
@@ -254,19 +235,20 @@ class SweepRunner:
         argv = self.command(run)
         env = {**self.env, ATTEMPT_TAG: self._tag(run.key, number)}
         prefix = where = ""
-        if allocation is not None and self.options.gpus is not None:
-            visible = allocation.visible(self.options.gpus)
+        if resources.devices is not None:
+            visible = ",".join(resources.devices)
             env[VISIBLE] = visible
             prefix = f"{VISIBLE}={shlex.quote(visible)} "
-            where = f" on {describe(visible.split(','))}" if visible else " on the CPU"
+            where = f" on {describe_devices(resources.devices)}" if visible else " on the CPU"
         log = self.folder.log_path(run.key)
         with log.open("ab") as out:
             out.write(f"$ {prefix}{shlex.join(argv)}\n".encode())  # as a POSIX shell reads it
-        proc = self.launcher.start(argv, env, log)
+        request = RunRequest(run.key, number, tuple(argv), env, log, resources)
+        proc = self.launcher.start(request)
         attempt.pid = proc.pid  # None: not a process on this machine
         attempt.pid_start = process_start_time(proc.pid) if proc.pid is not None else None
         self.store.save()
-        self._live[run.key] = _Live(run, proc, attempt, allocation)
+        self._live[run.key] = _Live(run, proc, attempt)
         self.progress.event(f"start {run.key} (attempt {number}){where}")
 
     def _reap(self, queue: deque[PlannedRun], summary: Summary) -> None:
@@ -275,7 +257,7 @@ class SweepRunner:
             if code is None:
                 continue
             del self._live[key]
-            self._release(live)
+            self.scheduler.release(key)
             record = self.store.get(key)
             attempt = live.attempt
             attempt.ended = time.time()
@@ -318,31 +300,19 @@ class SweepRunner:
 
     def _stop_all(self) -> int:
         """Stop every live run (process group: TERM, then KILL) and record it interrupted."""
+        procs = [live.proc for live in self._live.values()]
+        stop_processes(procs, self.options.kill_grace_s, self.launcher.signal)
         for live in self._live.values():
-            self.launcher.signal(live.proc, signal.SIGTERM)
-        deadline = time.monotonic() + self.options.kill_grace_s
-        for live in self._live.values():
-            try:
-                live.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.launcher.signal(live.proc, signal.SIGKILL)
-                live.proc.wait()
             kill_attempt_processes(self._tag(live.run.key, live.attempt.number), None, None)
             live.attempt.ended = time.time()
             live.attempt.exit_code = live.proc.returncode
             live.attempt.outcome = "interrupted"
             self.store.get(live.run.key).status = "pending"
-            self._release(live)
+            self.scheduler.release(live.run.key)
         count = len(self._live)
         self._live.clear()
         self.store.save()
         return count
-
-    def _release(self, live: _Live) -> None:
-        """Give the run's GPU slots back (it ended: finished, failed, killed or stopped)."""
-        if live.allocation is not None and self.slots is not None:
-            self.slots.release(live.allocation)
-            live.allocation = None
 
     def _tag(self, key: str, number: int) -> str:
         return f"{self.folder.root.resolve()}/{key}#{number}"
@@ -360,39 +330,8 @@ class SweepRunner:
                 signal.signal(sig, handler)
 
 
-def kill_attempt_processes(tag: str, pid: int | None, pid_start: str | None) -> int:
-    """Kill what is left of an interrupted attempt: processes carrying its tag, or its group."""
-    killed = 0
-    for other in tagged_processes(tag):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(other, signal.SIGKILL)
-            killed += 1
-    if pid is not None and is_same_process(pid, pid_start):  # platforms without /proc
-        kill_process_group(pid)
-        killed += 1
-    return killed
-
-
-def tagged_processes(tag: str) -> list[int]:
-    """Pids whose environment has ``ATTEMPT_TAG=tag`` (Linux ``/proc``; empty elsewhere)."""
-    needle = f"{ATTEMPT_TAG}={tag}".encode()
-    found: list[int] = []
-    proc = Path("/proc")
-    if not proc.is_dir():  # pragma: no cover
-        return found
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
-
-
 __all__ = [
+    "ATTEMPT_TAG",
     "RunRecord",
     "RunnerOptions",
     "Summary",

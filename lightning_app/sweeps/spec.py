@@ -72,7 +72,7 @@ GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")  # as W&B's
 
 
 @dataclass(frozen=True)
-class Parameter:
+class SweepParameter:
     """One swept config key: its W&B distribution and that distribution's settings."""
 
     name: str
@@ -110,7 +110,7 @@ class SweepSpec:
     raw: Mapping[str, Any]
     name: str
     method: str
-    parameters: tuple[Parameter, ...]
+    parameters: tuple[SweepParameter, ...]
     command: tuple[str, ...]
     program: str | None
     run_cap: int | None
@@ -217,7 +217,7 @@ def parse_sweep(raw: Mapping[str, Any], path: Path) -> SweepSpec:
     )
 
 
-def parse_parameter(name: str, settings: Any, path: Path) -> Parameter:
+def parse_parameter(name: str, settings: Any, path: Path) -> SweepParameter:
     """One ``parameters`` entry, its distribution inferred the way W&B's schema does."""
     where = f"{path}: parameters.{name}"
     if not PARAM_NAME.match(name):
@@ -248,7 +248,7 @@ def parse_parameter(name: str, settings: Any, path: Path) -> Parameter:
             raise UserError(f"{where}: distribution {distribution} needs {key!r}")
     config = {**optional, **{k: v for k, v in settings.items() if k != "distribution"}}
     _check_numbers(where, distribution, config)
-    return Parameter(name, distribution, config)
+    return SweepParameter(name, distribution, config)
 
 
 def _infer_distribution(settings: Mapping[str, Any]) -> str:

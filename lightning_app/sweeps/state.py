@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -40,7 +38,7 @@ LOCK_FILE = ".lock"
 FORMAT = 1
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_durable(path: Path, data: Any) -> None:
     """Replace ``path`` with ``data`` as JSON, durably: readers see the old or the new file,
     whole, and a power cut after the call loses nothing."""
     files.write_json_atomic(path, data, durable=True)
@@ -106,7 +104,7 @@ class StateStore:
             "updated": time.time(),
             "runs": {key: asdict(record) for key, record in self.runs.items()},
         }
-        write_json_atomic(self.path, data)
+        write_json_durable(self.path, data)
 
 
 def _load_runs(path: Path) -> dict[str, RunRecord]:
@@ -147,41 +145,3 @@ def sweep_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (Linux ``/proc``), None where unknown or gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
-
-
-def is_same_process(pid: int | None, start: str | None) -> bool:
-    """Whether the process recorded as ``(pid, start)`` still runs (not a reused pid)."""
-    if pid is None:
-        return False
-    if sys.platform.startswith("linux"):
-        return start is not None and process_start_time(pid) == start
-    try:  # pragma: no cover - elsewhere only liveness can be checked
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
-
-
-def kill_process_group(pid: int, grace_s: float = 5.0) -> None:
-    """SIGTERM the run's process group (the run, its W&B service, DDP ranks), then SIGKILL."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)

@@ -18,7 +18,7 @@ from typing import Any
 from lightning_app.errors import UserError
 from lightning_app.sweeps.commandline import RUNNER_KEYS, CommandTemplate, cli_arguments
 from lightning_app.sweeps.plan import PlannedRun
-from lightning_app.sweeps.spec import GRID_KINDS, Parameter
+from lightning_app.sweeps.spec import GRID_KINDS, SweepParameter
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 DRAWS_CHECKED = 5
@@ -77,7 +77,7 @@ def known_keys(config: Any) -> set[str]:
 def validate_runs(
     template: CommandTemplate,
     runs: Sequence[PlannedRun],
-    parameters: Sequence[Parameter],
+    parameters: Sequence[SweepParameter],
     runner_args: Sequence[str],
     sweep_name: str,
     where: str,

@@ -40,7 +40,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from lightning_app.sweeps.launch import ProcessLauncher, RunProcess, die_with_parent, signal_group
+from lightning_app.sweeps.launch import LaunchError, ProcessLauncher, RunProcess, RunRequest
+from lightning_app.sweeps.processes import die_with_parent, send_to_group, stop_processes
 
 PACKAGE = "lightning_app"
 PRELOAD = ("torch", "lightning.pytorch", "lightning_app.cli", "wandb", "wandb.sdk.launch")
@@ -49,9 +50,11 @@ imports ``wandb.sdk.launch`` (and through it the public API's pydantic models) i
 look for launch job inputs: 3-7 s here, more than the import of wandb itself."""
 READY_TIMEOUT_S = 300.0
 REPLY_TIMEOUT_S = 30.0
+CLOSE_GRACE_S = 10.0
+"""How long the parent may take to end after EOF on its input before it is killed."""
 
 
-class WarmStartError(RuntimeError):
+class WarmStartError(LaunchError):
     """The preloaded parent could not be started or stopped answering."""
 
 
@@ -154,19 +157,19 @@ class WarmLauncher:
             self._give_up(str(err))
             return True
 
-    def start(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> RunProcess:
-        args = self.forkable(argv)
+    def start(self, request: RunRequest) -> RunProcess:
+        args = self.forkable(request.argv)
         if args is None or self._broken is not None:
-            return self._cold.start(argv, env, log)
+            return self._cold.start(request)
         try:
             self.prepare()
-            return self._fork(args, env, log)
+            return self._fork(args, request.env, request.log)
         except WarmStartError as err:
             self._give_up(str(err))
-            return self._cold.start(argv, env, log)
+            return self._cold.start(request)
 
     def signal(self, proc: RunProcess, signum: int) -> None:
-        signal_group(proc, signum)  # a fork is the leader of its own session, like a cold run
+        send_to_group(proc, signum)  # a fork is the leader of its own session, like a cold run
 
     def close(self) -> None:
         """Let the parent go (EOF on its input) and reap it."""
@@ -175,15 +178,7 @@ class WarmLauncher:
             return
         was_ready, self._ready = self._ready, False  # a later start spawns and waits anew
         unneeded = not was_ready and self._broken is None  # still importing: stop it now
-        if unneeded:
-            parent.kill()
-        if parent.stdin is not None:
-            parent.stdin.close()
-        try:
-            parent.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            parent.kill()
-            parent.wait()
+        stop_processes([parent], 0.0 if unneeded else CLOSE_GRACE_S, _end_parent)
         if parent.stdout is not None:
             parent.stdout.close()
         if not unneeded and parent.returncode != 0:
@@ -335,6 +330,14 @@ class WarmLauncher:
             self._noted = True
             self.note(f"warm start off: {reason}; runs start cold")
         self.close()
+
+
+def _end_parent(parent: subprocess.Popen[bytes], signum: int) -> None:
+    """How the parent is asked to end: EOF on its input instead of SIGTERM; SIGKILL as is."""
+    if signum != signal.SIGTERM:
+        parent.kill()
+    elif parent.stdin is not None and not parent.stdin.closed:
+        parent.stdin.close()
 
 
 # -- the preloaded parent ---------------------------------------------------------------------

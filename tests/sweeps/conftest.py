@@ -102,8 +102,11 @@ def start_sweep(args: list[str], cwd: Path) -> subprocess.Popen[str]:
 
 
 @pytest.fixture
-def sweep_cli(in_process: Callable[..., InProcess]) -> InProcess:
-    """``python -m lightning_app sweep ...`` in-process (see tests/conftest.py)."""
+def sweep_cli(in_process: Callable[..., InProcess], monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    """``python -m lightning_app sweep ...`` in-process (see tests/conftest.py); the runs it
+    starts import this checkout's code, as those of :func:`run_sweep` do."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("WANDB_SILENT", "true")
     return in_process("sweep")
 
 

@@ -113,6 +113,7 @@ def test_dry_run_shows_the_rounds_and_the_look_levels(sweep_cli: InProcess, tmp_
     assert "look levels (obrien-fleming spending of alpha 0.05): 0.0164, 0.0336" in result.stdout
 
 
+@pytest.mark.process
 def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
     tmp_path: Path, sweep_cli: InProcess
 ) -> None:
@@ -121,7 +122,7 @@ def test_an_adaptive_sweep_runs_looks_records_them_and_a_rerun_never_redecides(
     folder = tmp_path / "sweeps" / "adapt"
     # train/loss: the tiny runs' test accuracy is often exactly 0 (too few batches to learn)
     args = ["--adaptive", "--workers", "2", "--metric", "train/loss"]
-    result = run_sweep([str(path), *args], tmp_path)
+    result = sweep_cli(str(path), *args)  # in-process; the four runs are real trainings
     assert result.returncode == 0, result.stdout + result.stderr
     data = record(folder)
     assert data["design"]["looks"] == 1 and data["design"]["levels"] == [0.05]
@@ -275,3 +276,33 @@ def test_max_hours_stops_before_a_round_that_would_end_past_it(
     assert data["stopped"]["code"] == "max-hours" and data["stopped"]["look"] == 1
     assert data["decisions"]["model.hidden_size"]["status"] == "not significant"
     assert "--max-hours: 0.01 h run so far" in console.export_text()
+
+
+def test_a_round_that_does_not_finish_ends_the_sweep_with_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No look after a stopped or failed round: the command exits as a fixed sweep would."""
+    from lightning_app.sweeps.command import exit_status
+
+    path = adaptive_file(tmp_path, [0, 1, 2, 3])
+    spec = load_sweep(str(path))
+    runs = plan_runs(spec)
+    options = adaptive.AdaptiveOptions()
+    rounds = adaptive.plan_rounds(spec, runs, options)
+    folder = SweepFolder(tmp_path / "sweeps" / "adapt")
+    folder.create(spec, runs, {"count": None})
+    looks: list[int] = []
+    monkeypatch.setattr(adaptive, "make_look", lambda *args: looks.append(1))
+    reported: list[int] = []
+    for summary, code in ((Summary(stopped=True), 130), (Summary(failed=["x"]), 1)):
+
+        def run_round(todo: list[PlannedRun], summary: Summary = summary) -> Summary:
+            return summary
+
+        outcome = adaptive.run_adaptive(
+            Console(record=True), folder, spec, rounds, options, run_round,
+            lambda s, n: reported.append(n), 2,
+        )  # fmt: skip
+        assert outcome.unfinished is summary and exit_status(summary) == code
+    assert not looks and reported == [4, 4]
+    assert record(folder.root)["looks"] == [] and record(folder.root)["stopped"] is None

@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.sweeps.conftest import REPO, run_sweep
+from tests.sweeps.conftest import REPO
 
 SHIPPED = REPO / "configs" / "sweeps" / "cpu"
 SHORT = [
@@ -36,8 +37,9 @@ def miniature(name: str, folder: Path, parameters: dict[str, Any]) -> Path:
     return path
 
 
+@pytest.mark.process
 def test_the_cnn_sweeps_are_analysed_by_the_models_own_arguments(
-    tmp_path: Path, in_process
+    tmp_path: Path, in_process, sweep_cli
 ) -> None:
     noise = miniature("cnn-noise", tmp_path, {"seed_everything": {"values": [0, 1, 2]}})
     signal = miniature(
@@ -45,11 +47,11 @@ def test_the_cnn_sweeps_are_analysed_by_the_models_own_arguments(
         tmp_path,
         {"model.channels": {"values": [2, 16]}, "seed_everything": {"values": [100, 101]}},
     )
-    for sweep in (noise, signal):
-        result = run_sweep([str(sweep), "--workers", "2"], tmp_path, timeout=600)
+    for path in (noise, signal):  # the command's code in this process; the runs are real
+        result = sweep_cli(str(path), "--workers", "2")
         assert result.returncode == 0, result.stdout + result.stderr
 
-    analyze = in_process("analyze")  # the command's code in this process, same folder
+    analyze = in_process("analyze")
     result = analyze(
         "--source", "sweeps/", "--noise", "cnn-noise", "--signal", "cnn", "--out", "report",
         "--permutations", "200",

@@ -1,6 +1,6 @@
 """GPU slots: the allocator as pure functions, the real runner with real processes, the command.
 
-No GPU is needed. The runner is handed device ids (``RunnerOptions.gpus``) exactly as the sweep
+No GPU is needed. The runner is handed device ids (a ``GpuSlotScheduler``) exactly as the sweep
 command hands it the ids it found, and its runs are a tiny Python script that records the
 ``CUDA_VISIBLE_DEVICES`` and ``OMP_NUM_THREADS`` it was started with and when it ran, so the
 tests see what each real child process got. Only where the sweep command itself must believe in
@@ -33,17 +33,18 @@ from lightning_app.sweeps.gpus import (
     Allocation,
     GpuSlots,
     concurrent_runs,
+    dry_run_allocations,
     gpus_needed,
     schedule,
     select_gpus,
-    simulate,
     visible_devices,
 )
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.progress import SweepProgress
 from lightning_app.sweeps.runner import RunnerOptions, Summary, SweepRunner, threads_per_run
-from tests.sweeps.conftest import InProcess, run_sweep, sweep_file
+from lightning_app.sweeps.scheduling import GpuSlotScheduler, make_scheduler
+from tests.sweeps.conftest import InProcess, sweep_file
 from tests.sweeps.test_sweep_command import one_error_line
 
 GPU_ARGS = ["--trainer.accelerator=auto"]  # the quickstart config trains on the CPU
@@ -103,10 +104,10 @@ def test_a_waiting_multi_device_run_holds_its_gpus_but_others_backfill() -> None
 
 
 def test_dry_run_assignment_assumes_runs_end_in_start_order() -> None:
-    placed = simulate([1, 1, 1, 2, 0, 1], ["4", "5"], per_gpu=1, max_running=2)
+    placed = dry_run_allocations([1, 1, 1, 2, 0, 1], ["4", "5"], per_gpu=1, max_running=2)
     assert [a.visible(["4", "5"]) for a in placed] == ["4", "5", "4", "4,5", "", "4"]
     with pytest.raises(ValueError):
-        simulate([3], ["0", "1"], per_gpu=1, max_running=2)
+        dry_run_allocations([3], ["0", "1"], per_gpu=1, max_running=2)
 
 
 def test_visible_devices_are_numbered_as_the_runner_sees_them() -> None:
@@ -200,8 +201,10 @@ def run_recorder(
     tmp_path: Path,
     needs: list[int],
     options: RunnerOptions,
-    seconds: float = 1.5,
+    seconds: float = 1.0,
     exit_codes: dict[int, int] | None = None,
+    gpus: tuple[str, ...] = (),
+    runs_per_gpu: int = 1,
 ) -> tuple[list[dict], Summary]:
     script = tmp_path / "record.py"
     script.write_text(RECORDER)
@@ -221,7 +224,12 @@ def run_recorder(
         command,
         options,
         progress,
-        {r.key: n for r, n in zip(runs, needs, strict=True)},
+        make_scheduler(
+            threads_per_run(options.workers, options.threads),
+            gpus=gpus,
+            runs_per_gpu=runs_per_gpu,
+            needs={r.key: n for r, n in zip(runs, needs, strict=True)},
+        ),
     )
     summary = runner.run()
     assert not summary.stopped, "the runner hung (a slot was never freed?)"
@@ -240,8 +248,8 @@ def test_runner_packs_k_runs_per_gpu_and_gives_a_2_device_run_two_whole_gpus(
     tmp_path: Path, deadline: None
 ) -> None:
     needs = [1, 1, 1, 1, 2, 0, 1, 1]
-    options = RunnerOptions(workers=4, gpus=("4", "5"), runs_per_gpu=2, poll_s=0.05)
-    records, _ = run_recorder(tmp_path, needs, options)
+    options = RunnerOptions(workers=4, poll_s=0.05)
+    records, _ = run_recorder(tmp_path, needs, options, gpus=("4", "5"), runs_per_gpu=2)
     expected_omp = str(threads_per_run(4))
     for need, record in zip(needs, records, strict=True):
         assert record["omp"] == expected_omp
@@ -268,20 +276,18 @@ def test_runner_packs_k_runs_per_gpu_and_gives_a_2_device_run_two_whole_gpus(
 
 
 def test_a_failed_run_frees_its_gpu_for_the_next(tmp_path: Path, deadline: None) -> None:
-    options = RunnerOptions(workers=1, gpus=("0",), runs_per_gpu=1, poll_s=0.05)
-    records, summary = run_recorder(tmp_path, [1, 1, 1], options, 0.3, exit_codes={0: 3})
+    options = RunnerOptions(workers=1, poll_s=0.05)
+    records, summary = run_recorder(
+        tmp_path, [1, 1, 1], options, 0.3, exit_codes={0: 3}, gpus=("0",)
+    )
     assert summary.failed == ["0000-need=1"] and summary.done == 2
     assert [r["visible"] for r in records] == ["0", "0", "0"]
     assert records[0]["end"] <= records[1]["start"] and records[1]["end"] <= records[2]["start"]
 
 
-def test_the_runner_refuses_a_run_it_could_never_start(tmp_path: Path) -> None:
-    folder = SweepFolder(tmp_path)
-    run = PlannedRun(0, "0000-ddp", {})
-    options = RunnerOptions(gpus=("0",))
-    progress = SweepProgress(Console(file=io.StringIO()), "gpu")
+def test_the_runner_refuses_a_run_it_could_never_start() -> None:
     with pytest.raises(ValueError, match="would wait forever"):
-        SweepRunner(folder, [run], lambda r: [], options, progress, {run.key: 2})
+        GpuSlotScheduler(("0",), 1, {"0000-ddp": 2}, threads=1)
 
 
 def test_without_gpus_the_runner_leaves_cuda_visible_devices_alone(
@@ -391,7 +397,9 @@ def test_bad_gpu_input_is_one_line_and_starts_nothing(
     assert not (tmp_path / "sweeps").exists()
 
 
-def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(tmp_path: Path) -> None:
+def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(
+    sweep_cli: Callable[..., InProcess], tmp_path: Path
+) -> None:
     """The real command, no replaced count: this machine has no GPU (skipped where it has)."""
     import torch
 
@@ -399,7 +407,7 @@ def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(tmp_path: Path) ->
         pytest.skip("this machine has CUDA devices")
     path = sweep_file(tmp_path, {"seed_everything": {"values": [1]}})
     for args in (["--gpus", "7"], ["--runs-per-gpu", "2"]):
-        result = run_sweep([str(path), *args], tmp_path, timeout=120)
+        result = sweep_cli(str(path), *args)
         assert result.returncode == 2, result.stdout + result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "no CUDA device that torch can see" in lines[0], lines
@@ -407,6 +415,7 @@ def test_gpus_on_this_machine_without_cuda_exit_2_in_one_line(tmp_path: Path) ->
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.process
 def test_a_real_sweep_gives_each_training_run_its_gpu(
     sweep_cli: Callable[..., InProcess], tmp_path: Path, four_gpus: None
 ) -> None:

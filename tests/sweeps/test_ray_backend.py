@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from lightning_app.runs.sources import load_runs
+from lightning_app.sweeps.processes import ATTEMPT_TAG, tagged_processes
 from lightning_app.sweeps.ray_backend import CLUSTER_VAR
 from lightning_app.sweeps.ray_task import NODE_LINE
-from lightning_app.sweeps.runner import ATTEMPT_TAG, tagged_processes
 from tests.sweeps.conftest import InProcess, app_env, run_sweep, start_sweep, sweep_file
 
 LOOPBACK = "127.0.0.1"
@@ -97,6 +97,7 @@ def ray_args(cluster: Any) -> list[str]:
 
 
 # -- real sweeps ----------------------------------------------------------------------------------
+@pytest.mark.process
 def test_a_sweep_runs_on_both_nodes_and_keeps_the_folder_contract(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
@@ -236,12 +237,14 @@ def test_the_private_instance_runs_on_loopback_and_ctrl_c_stops_its_runs(
 
 
 # -- the launcher on its own ----------------------------------------------------------------------
+@pytest.mark.process
 def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
     import ray
 
-    from lightning_app.sweeps.ray_backend import Cluster, Node, Request, check_shared_folder
+    from lightning_app.sweeps.launch import Resources, RunRequest
+    from lightning_app.sweeps.ray_backend import Cluster, Node, check_shared_folder
     from lightning_app.sweeps.ray_task import RayLauncher
 
     ray.init(address=ray_cluster.address, log_to_driver=False, logging_level=logging.ERROR)
@@ -250,13 +253,14 @@ def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
         check_shared_folder(tmp_path / "not-yet" / "sweep", Cluster(False, "x", nodes))
         assert not list(tmp_path.glob(".ray-probe-*")), "the probe file is removed"
 
-        launcher = RayLauncher({"run": Request(1.0)}, cwd=tmp_path)
+        launcher = RayLauncher(cwd=tmp_path)
         log = tmp_path / "run" / "run.log"
         log.parent.mkdir()
         log.write_text("$ sleep\n")
         tag = f"{tmp_path}/run#1"
         env = {**os.environ, ATTEMPT_TAG: tag}
-        proc = launcher.start([sys.executable, "-c", "import time; time.sleep(300)"], env, log)
+        argv = (sys.executable, "-c", "import time; time.sleep(300)")
+        proc = launcher.start(RunRequest("run", 1, argv, env, log, Resources(1.0)))
         assert proc.pid is None
         wait_for(lambda: tagged_processes(tag), 60, "the run's process on its node")
         with pytest.raises(subprocess.TimeoutExpired):
@@ -273,8 +277,10 @@ def test_stopping_a_task_stops_its_run_and_a_missing_folder_is_named(
         assert code in (-signal.SIGTERM, -signal.SIGKILL) and proc.lost is None
         wait_for(lambda: not tagged_processes(tag), 15, "the cancelled run to end")
 
-        elsewhere = RayLauncher({}, cwd=tmp_path / "not-on-this-node")
-        proc = elsewhere.start([sys.executable, "-c", "pass"], os.environ, log)
+        elsewhere = RayLauncher(cwd=tmp_path / "not-on-this-node")
+        argv = (sys.executable, "-c", "pass")
+        request = RunRequest("run", 2, argv, os.environ, log, Resources(1.0))
+        proc = elsewhere.start(request)
         assert proc.wait(timeout=60) == 2
         assert "does not see this run's folder" in log.read_text()
     finally:
@@ -312,6 +318,7 @@ def test_an_unreachable_address_is_named_quickly(
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.process
 def test_a_listener_that_is_not_ray_is_named_within_the_timeout(
     sweep_cli: Callable[..., InProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -327,6 +334,7 @@ def test_a_listener_that_is_not_ray_is_named_within_the_timeout(
     assert time.monotonic() - start < 60
 
 
+@pytest.mark.process
 def test_address_auto_joins_the_cluster_ray_finds(
     ray_cluster: Any,
     sweep_cli: Callable[..., InProcess],
@@ -339,6 +347,7 @@ def test_address_auto_joins_the_cluster_ray_finds(
     assert f"no node of Ray at {ray_cluster.address} (2 node(s), 2 CPU)" in line, line
 
 
+@pytest.mark.process
 def test_the_private_instance_stays_on_loopback_without_the_variable(tmp_path: Path) -> None:
     """The command's own order (flags checked, then Ray started) keeps the node on 127.0.0.1,
     though Ray reads the variable only when it is first imported and it is not set outside."""
@@ -367,6 +376,7 @@ def test_the_private_instance_stays_on_loopback_without_the_variable(tmp_path: P
         (["--runs-per-gpu", "2"], "(2 node(s), 2 CPU) has no GPU resource"),
     ],
 )
+@pytest.mark.process
 def test_a_cluster_without_the_resources_is_refused_before_any_run(
     ray_cluster: Any,
     sweep_cli: Callable[..., InProcess],

@@ -8,6 +8,7 @@ training CLI: the same sweep file must work unchanged under ``wandb agent``.
 from __future__ import annotations
 
 import shlex
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from lightning_app.sweeps.commandline import agent_command, check_command
 from lightning_app.sweeps.plan import plan_runs
 from lightning_app.sweeps.spec import load_sweep
 from lightning_app.sweeps.validate import parse
-from tests.sweeps.conftest import REPO, InProcess, config_value, sweep_file
+from tests.sweeps.conftest import REPO, InProcess, app_env, config_value, sweep_file
 
 SHIPPED = sorted((REPO / "configs" / "sweeps").rglob("*.yaml"))
 
@@ -229,3 +230,18 @@ def test_help_explains_the_command(sweep_cli: Callable[..., InProcess]) -> None:
     assert result.returncode == 0
     for text in ("--workers", "--retry", "--dry-run", "--yes", "wandb agent", "kill -9"):
         assert text in result.stdout, text
+
+
+def test_help_imports_neither_pandas_nor_scipy() -> None:
+    """``sweep --help`` stays quick: the statistics are imported only where a look is made."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lightning_app", "sweep", "--help"],
+        env=app_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "lightning_app.sweeps.adaptive" in imported  # what imported the statistics before
+    assert not {name for name in imported if name.split(".")[0] in ("pandas", "scipy")}

@@ -1,4 +1,5 @@
-"""The runner with real training processes: kill -9 and restart, retries, refusing to mix."""
+"""The runner: kill -9 and restart with real training processes; retries, Ctrl-C and refusing to
+mix through the whole command in this process, with trivial children for runs (``fakes``)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from lightning_app.runs.sources import load_runs
 from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import plan_runs
-from lightning_app.sweeps.runner import ATTEMPT_TAG, tagged_processes
+from lightning_app.sweeps.processes import ATTEMPT_TAG, tagged_processes
 from lightning_app.sweeps.spec import load_sweep
-from tests.sweeps.conftest import InProcess, run_sweep, start_sweep, sweep_file
+from tests.sweeps.conftest import InProcess, start_sweep, sweep_file
+from tests.sweeps.fakes import SLEEP, SUCCEED, failing, use_children
 
 
 def state(folder: Path) -> dict:
@@ -29,7 +32,12 @@ def wandb_files(folder: Path, pattern: str = "run-*.wandb") -> list[Path]:
     return sorted(folder.rglob(pattern))
 
 
-def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.process
+def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(
+    tmp_path: Path, sweep_cli: Callable[..., InProcess]
+) -> None:
+    """The runner that is killed is a real process; the restart and the reference sweep run the
+    same command in this process (their runs are real trainings either way)."""
     seeds = [11, 12, 13, 14, 15]
     path = sweep_file(
         tmp_path,
@@ -71,7 +79,7 @@ def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Pat
         time.sleep(0.1)
     assert not any(tagged_processes(tag) for tag in tags), f"orphans of {running} survived"
 
-    result = run_sweep([str(path), *options], tmp_path)
+    result = sweep_cli(str(path), *options)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(running)} interrupted run(s) start again from scratch" in result.stdout
 
@@ -105,7 +113,7 @@ def test_kill_9_mid_sweep_then_restart_runs_every_run_exactly_once(tmp_path: Pat
         name="reference",
         extra=["--trainer.max_epochs=2", "--trainer.limit_train_batches=25"],
     )
-    assert run_sweep([str(reference), "--threads", "1"], tmp_path).returncode == 0
+    assert sweep_cli(str(reference), "--threads", "1").returncode == 0
     expected = load_runs(tmp_path / "sweeps" / "reference", progress=False)
     rerun = runset.config.index[runset.config["seed_everything"] == seed]
     columns = ["test/acc", "val/acc", "train/loss"]
@@ -139,13 +147,21 @@ def test_other_count_or_seed_in_a_sweep_folder_is_refused(
 
 
 def test_a_failing_run_is_retried_and_its_logs_kept_while_others_go_on(
-    tmp_path: Path, sweep_cli: Callable[..., InProcess]
+    tmp_path: Path, sweep_cli: Callable[..., InProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # hidden_size -1 parses (an int) but the model refuses it when the run starts: exit 2.
+    # hidden_size -1 parses (an int); its run fails when it starts, as the model would: exit 2.
+    refusal = "model.hidden_size must be a positive integer"
+    launcher = use_children(
+        monkeypatch,
+        lambda request: (
+            failing(refusal, 2) if "--model.hidden_size=-1" in request.argv else SUCCEED
+        ),
+    )
     path = sweep_file(tmp_path, {"model.hidden_size": {"values": [8, -1]}}, name="flaky")
     folder = tmp_path / "sweeps" / "flaky"
-    result = run_sweep([str(path), "--workers", "2", "--retry", "2"], tmp_path)
+    result = sweep_cli(str(path), "--workers", "2", "--retry", "2")
     assert result.returncode == 1, result.stdout + result.stderr
+    assert len(launcher.requests) == 4 and launcher.closed
     runs = state(folder)
     good, bad = "0000-hidden_size=8", "0001-hidden_size=-1"
     assert runs[good]["status"] == "done" and len(runs[good]["attempts"]) == 1
@@ -158,7 +174,7 @@ def test_a_failing_run_is_retried_and_its_logs_kept_while_others_go_on(
     assert "retry 1/2" in result.stdout and f"failed: {bad}" in result.stdout
 
     # Running the sweep again tries the failed run again and leaves the finished one alone.
-    again = run_sweep([str(path), "--workers", "2"], tmp_path)
+    again = sweep_cli(str(path), "--workers", "2")
     assert again.returncode == 1
     runs = state(folder)
     assert len(runs[bad]["attempts"]) == 4 and len(runs[good]["attempts"]) == 1
@@ -187,26 +203,25 @@ def test_each_run_gets_its_share_of_threads_and_an_attempt_tag(tmp_path: Path) -
     assert ATTEMPT_TAG not in env  # added per attempt
 
 
-def test_ctrl_c_stops_the_runs_and_records_them_interrupted(tmp_path: Path) -> None:
-    path = sweep_file(
-        tmp_path,
-        {"seed_everything": {"values": [1, 2]}},
-        name="stopped",
-        extra=["--trainer.max_epochs=3"],
-    )
+def test_ctrl_c_stops_the_runs_and_records_them_interrupted(
+    tmp_path: Path, sweep_cli: Callable[..., InProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+
+    def ctrl_c_once_both_run(request: object) -> None:
+        started.append(str(request))
+        if len(started) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends the runner
+
+    use_children(monkeypatch, lambda request: SLEEP, ctrl_c_once_both_run)
+    path = sweep_file(tmp_path, {"seed_everything": {"values": [1, 2]}}, name="stopped")
     folder = tmp_path / "sweeps" / "stopped"
-    runner = start_sweep([str(path), "--workers", "2"], tmp_path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and runner.poll() is None:
-        if any(r["attempts"][-1]["pid"] for r in state(folder).values()):
-            break
-        time.sleep(0.05)
-    runner.send_signal(signal.SIGINT)
-    output, _ = runner.communicate(timeout=60)
-    assert runner.returncode == 130, output
-    assert "run the same command again to finish the sweep" in output
+    result = sweep_cli(str(path), "--workers", "2")
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert "run the same command again to finish the sweep" in result.stdout
     runs = state(folder)
-    assert runs and all(r["status"] == "pending" for r in runs.values())
+    assert len(runs) == 2 and all(r["status"] == "pending" for r in runs.values())
+    assert all(r["attempts"][-1]["pid"] for r in runs.values())
     assert all(r["attempts"][-1]["outcome"] == "interrupted" for r in runs.values())
     tags = [f"{folder.resolve()}/{key}#1" for key in runs]
     assert not any(tagged_processes(tag) for tag in tags)

@@ -14,33 +14,33 @@ from pathlib import Path
 import pytest
 
 from lightning_app.errors import UserError
-from lightning_app.sweeps.state import Attempt, StateStore, sweep_lock, write_json_atomic
+from lightning_app.sweeps.state import Attempt, StateStore, sweep_lock, write_json_durable
 from tests.sweeps.conftest import app_env
 
 WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from lightning_app.sweeps.state import write_json_atomic
+    from lightning_app.sweeps.state import write_json_durable
     path = Path(sys.argv[1])
     i = 0
     while True:
         i += 1
-        write_json_atomic(path, {"runs": {}, "i": i, "pad": "x" * (i % 5000)})
+        write_json_durable(path, {"runs": {}, "i": i, "pad": "x" * (i % 5000)})
     """
 )
 
 
 def test_readers_and_a_sigkilled_writer_only_ever_see_whole_files(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    write_json_atomic(path, {"runs": {}, "i": 0, "pad": ""})
+    write_json_durable(path, {"runs": {}, "i": 0, "pad": ""})
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path)], env=app_env(), stderr=subprocess.PIPE
     )
-    seen = set()
+    seen: set[int] = set()
     deadline = time.monotonic() + 4
     try:
-        while time.monotonic() < deadline and writer.poll() is None:
+        while time.monotonic() < deadline and writer.poll() is None and len(seen) < 200:
             data = json.loads(path.read_text())  # never a partial file
             assert len(data["pad"]) == data["i"] % 5000
             seen.add(data["i"])
@@ -125,7 +125,7 @@ def test_rewritten_files_get_a_plain_opens_permissions(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     umask = os.umask(0o027)
     try:
-        write_json_atomic(path, {"runs": {}})
+        write_json_durable(path, {"runs": {}})
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o640

@@ -261,6 +261,7 @@ def check_printed(path: Path) -> None:
     assert config["wandb"]["group"] == load_sweep(path).name
 
 
+@pytest.mark.process
 def test_the_agents_command_line_prints_its_config() -> None:
     """One file end to end through a real ``python -m lightning_app`` (about 10 s)."""
     check_printed(REPO / "configs" / "sweeps" / "cpu" / "signal.yaml")

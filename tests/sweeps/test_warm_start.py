@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from lightning_app.runs.sources import load_runs
-from lightning_app.sweeps.launch import Launcher, ProcessLauncher, RunProcess
+from lightning_app.sweeps.launch import Launcher, Resources, RunProcess, RunRequest
 from lightning_app.sweeps.runner import run_environment
 from lightning_app.sweeps.warm import WarmLauncher, WarmProcess, WarmStartError
 from tests.conftest import InProcess
@@ -50,7 +50,9 @@ def environment() -> dict[str, str]:
 
 def start(launcher: Launcher, run_dir: Path, *extra: str) -> RunProcess:
     run_dir.mkdir(parents=True)
-    return launcher.start(fit_argv(run_dir, *extra), environment(), run_dir / "run.log")
+    argv = tuple(fit_argv(run_dir, *extra))
+    request = RunRequest(run_dir.name, 1, argv, environment(), run_dir / "run.log", Resources(1.0))
+    return launcher.start(request)
 
 
 def parent_pid(pid: int) -> int:
@@ -66,24 +68,48 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_warm_run_is_a_fork_with_a_cold_runs_numbers(tmp_path: Path) -> None:
-    warm = WarmLauncher(environment())
+@pytest.mark.process
+def test_a_warm_run_is_a_fork_with_a_cold_runs_numbers_and_a_killed_run_dies_alone(
+    tmp_path: Path,
+) -> None:
+    """One preloaded parent: a fork that scores like a cold run, a killed fork that takes no
+    other run with it, a dead parent that takes its runs with it, then cold starts."""
+    notes: list[str] = []
+    warm = WarmLauncher(environment(), note=notes.append)
+    same = ("--trainer.max_epochs=2", "--seed_everything=7")
+    long_run = ("--trainer.max_epochs=1000", "--trainer.limit_train_batches=1000")
     try:
         warm.begin()
         assert not warm.ready()  # importing: the runner's loop goes on (Ctrl-C, progress)
-        forked = start(warm, tmp_path / "warm", "--trainer.max_epochs=2", "--seed_everything=7")
+        forked = start(warm, tmp_path / "warm", *same)
         assert isinstance(forked, WarmProcess)
         zygote = warm._parent
         assert zygote is not None
         assert parent_pid(forked.pid) == zygote.pid  # forked by the preloaded parent ...
         assert os.getpgid(forked.pid) == forked.pid  # ... in its own session and group
         assert forked.wait(timeout=300) == 0
+
+        first = start(warm, tmp_path / "first", *long_run)
+        second = start(warm, tmp_path / "second", *long_run)
+        assert second.pid is not None
+        warm.signal(first, signal.SIGKILL)  # as an OOM kill would
+        assert first.wait(timeout=60) == -signal.SIGKILL
+        time.sleep(1.0)
+        assert second.poll() is None and alive(second.pid)  # the other run goes on
+
+        os.kill(zygote.pid, signal.SIGKILL)  # the preloaded parent dies: its runs die with it
+        assert second.wait(timeout=60) == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while alive(second.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(second.pid)
+        assert len(notes) == 1 and "warm start off" in notes[0]
+
+        cold = start(warm, tmp_path / "cold", *same)
+        assert not isinstance(cold, WarmProcess)  # started cold from now on
+        assert cold.wait(timeout=300) == 0
     finally:
         warm.close()
-    cold = start(
-        ProcessLauncher(), tmp_path / "cold", "--trainer.max_epochs=2", "--seed_everything=7"
-    )
-    assert cold.wait(timeout=300) == 0
 
     histories = {}
     for side in ("warm", "cold"):
@@ -99,42 +125,14 @@ def test_a_warm_run_is_a_fork_with_a_cold_runs_numbers(tmp_path: Path) -> None:
         np.testing.assert_array_equal(histories["warm"][metric], values, err_msg=metric)
 
 
-def test_a_killed_run_dies_alone_and_a_dead_parent_means_cold_starts(tmp_path: Path) -> None:
-    notes: list[str] = []
-    warm = WarmLauncher(environment(), note=notes.append)
-    long_run = ("--trainer.max_epochs=1000", "--trainer.limit_train_batches=1000")
-    try:
-        first = start(warm, tmp_path / "first", *long_run)
-        second = start(warm, tmp_path / "second", *long_run)
-        warm.signal(first, signal.SIGKILL)  # as an OOM kill would
-        assert first.wait(timeout=60) == -signal.SIGKILL
-        time.sleep(1.0)
-        assert second.poll() is None and alive(second.pid)  # the other run goes on
-
-        zygote = warm._parent
-        assert zygote is not None
-        os.kill(zygote.pid, signal.SIGKILL)  # the preloaded parent dies: its runs die with it
-        assert second.wait(timeout=60) == -signal.SIGKILL
-        deadline = time.monotonic() + 30
-        while alive(second.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(second.pid)
-        assert len(notes) == 1 and "warm start off" in notes[0]
-
-        third = start(warm, tmp_path / "third", "--trainer.max_epochs=1")
-        assert not isinstance(third, WarmProcess)  # started cold from now on
-        assert third.wait(timeout=300) == 0
-    finally:
-        warm.close()
-
-
 def test_a_parent_that_cannot_preload_is_reported(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "wandb.py").write_text("raise ImportError('this wandb is broken on purpose')\n")
+    # torch is the first module the parent preloads: the failure comes at once
+    (broken / "torch.py").write_text("raise ImportError('this torch is broken on purpose')\n")
     env = {**environment(), "PYTHONPATH": os.pathsep.join([str(broken), str(REPO)])}
     warm = WarmLauncher(env)
-    with pytest.raises(WarmStartError, match="this wandb is broken on purpose") as raised:
+    with pytest.raises(WarmStartError, match="this torch is broken on purpose") as raised:
         warm.prepare()
     warm.close()
     assert warm.log is not None and str(warm.log) in str(raised.value)
