@@ -129,19 +129,6 @@ class Look:
     futile: np.ndarray
     """Not significant and ``power_at_budget`` below the design's power."""
 
-    # Old names, kept until lightning_app/sweeps/adaptive.py reads the new ones.
-    @property
-    def f_statistic(self) -> np.ndarray:
-        return self.statistic
-
-    @property
-    def p_value(self) -> np.ndarray:
-        return self.pvalue
-
-    @property
-    def p_adjusted(self) -> np.ndarray:
-        return self.pvalue_adjusted
-
 
 def look(
     codes: Mapping[str, np.ndarray],

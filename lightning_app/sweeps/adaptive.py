@@ -448,11 +448,11 @@ def make_look(
         needed = sequential.runs_needed(f2, k, design, len(result.params), model_df)
         params[name] = {
             "values": k,
-            "f_statistic": _num(result.f_statistic[row, 0]),
+            "f_statistic": _num(result.statistic[row, 0]),
             "df_num": int(result.df_num[row]),
             "df_denom": int(result.df_denom),
-            "p_value": _num(result.p_value[row, 0]),
-            "p_adjusted": _num(result.p_adjusted[row, 0]),
+            "p_value": _num(result.pvalue[row, 0]),
+            "p_adjusted": _num(result.pvalue_adjusted[row, 0]),
             "significant": bool(result.significant[row, 0]),
             "futile": bool(result.futile[row, 0]),
             "power_at_budget": _num(result.power_at_budget[row, 0]),
