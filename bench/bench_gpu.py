@@ -104,7 +104,7 @@ def sweep_argv(
     return [*argv, "--gpus", args.gpus, "--runs-per-gpu", str(k)]
 
 
-def environment(timings: Path) -> dict[str, str]:
+def gpu_run_environment(timings: Path) -> dict[str, str]:
     return {
         **os.environ,
         "EPOCH_TIMER_OUT": str(timings),
@@ -125,7 +125,12 @@ def run_slice(args: argparse.Namespace, kind: str, k: int, root: Path) -> dict[s
     print(f"$ {' '.join(argv)}", flush=True)
     start = time.perf_counter()
     proc = subprocess.run(
-        argv, cwd=REPO, env=environment(timings), capture_output=True, text=True, check=False
+        argv,
+        cwd=REPO,
+        env=gpu_run_environment(timings),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     total_s = time.perf_counter() - start
     if proc.returncode != 0:
@@ -223,7 +228,12 @@ def run_fit(args: argparse.Namespace, devices: int, root: Path) -> dict[str, Any
     argv = fit_argv(args, devices, root / f"ddp-{devices}")
     print(f"$ {' '.join(argv)}", flush=True)
     proc = subprocess.run(
-        argv, cwd=root, env=environment(timings), capture_output=True, text=True, check=False
+        argv,
+        cwd=root,
+        env=gpu_run_environment(timings),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n", file=sys.stderr)

@@ -44,7 +44,7 @@ TINY = [
 ]
 
 
-def environment() -> dict[str, str]:
+def fit_environment() -> dict[str, str]:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.pop("LIGHTNING_APP_START", None)
@@ -56,7 +56,7 @@ def cold_fit(folder: Path) -> float:
     argv = [sys.executable, "-m", "lightning_app", "fit", *TINY, f"--run_dir={folder}"]
     argv.append(f"--wandb.dir={folder}")
     start = time.perf_counter()
-    subprocess.run(argv, cwd=REPO, env=environment(), check=True, capture_output=True)
+    subprocess.run(argv, cwd=REPO, env=fit_environment(), check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -70,7 +70,7 @@ def sweep(path: Path, folder: Path, workers: int, cold: bool, count: int | None 
     argv += ["--dir", str(folder), *(["--cold"] if cold else [])]
     argv += ["--count", str(count)] if count else []
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=REPO, env=environment(), capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=REPO, env=fit_environment(), capture_output=True, text=True)
     total = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout}\n{proc.stderr}")

@@ -24,7 +24,7 @@ from lightning_app.runs import lightning_csv, tidy, wandb_offline
 from lightning_app.runs.api_cache import default_cache_dir
 from lightning_app.runs.epoch_join import EPOCH_KEY
 from lightning_app.runs.filters import RunFilter, Wanted
-from lightning_app.runs.progress import progress_bar
+from lightning_app.runs.read_progress import progress_bar
 from lightning_app.runs.retry import RetryPolicy
 from lightning_app.runs.runset import Run, RunSet, RunWarning, SkippedRun
 from lightning_app.runs.wandb_api import SCHEME, read_api_runs

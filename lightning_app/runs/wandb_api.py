@@ -29,7 +29,7 @@ from lightning_app.runs.api_cache import RunCache
 from lightning_app.runs.epoch_join import EPOCH_KEY, join_epochs
 from lightning_app.runs.filters import RunFilter
 from lightning_app.runs.flat_config import flatten_config
-from lightning_app.runs.progress import progress_bar
+from lightning_app.runs.read_progress import progress_bar
 from lightning_app.runs.retry import RetryPolicy, call_with_retries, http_status
 from lightning_app.runs.runset import EVALUATION_JOB_TYPES, Run, RunWarning, SkippedRun
 

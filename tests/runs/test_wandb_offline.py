@@ -447,7 +447,7 @@ def test_copies_are_independent_of_the_session_files(wandb_runs, wandb_copy):
 
 
 def test_progress_bar_only_for_a_tty_and_when_asked(monkeypatch):
-    from lightning_app.runs import progress
+    from lightning_app.runs import read_progress as progress
 
     monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: True)
     assert progress.progress_wanted(True)
