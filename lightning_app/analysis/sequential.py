@@ -28,7 +28,7 @@ with a fixed maximum number of looks K, planned before the first run:
 
 The sweep stops when every parameter is significant or futile, or the budget is spent. Seeds are
 replicates, never parameters. Everything is vectorised over simulated studies (columns), so the
-validation (``bench/simulation/adaptive.py``) runs the very decision code the sweep runs.
+validation (``bench/simulation/planted_adaptive.py``) runs the very decision code the sweep runs.
 """
 
 from __future__ import annotations
