@@ -24,6 +24,8 @@ from lightning_app.analysis.execution import Outcome, run_analysis, to_jsonable
 from lightning_app.analysis.registry import LoadFailure, Registry
 from lightning_app.analysis.report import Report, write_report
 from lightning_app.errors import UserError
+from lightning_app.runs.option_errors import OneLineOptionParser
+from lightning_app.runs.output_paths import check_output_folder
 from lightning_app.runs.runset import RunSet
 
 DESCRIPTION = """\
@@ -69,7 +71,7 @@ def build_parser(
     A class whose ``__init__`` jsonargparse cannot read is left out and its reason put in
     ``unreadable`` (when given), so one bad plugin does not break the command.
     """
-    parser = ArgumentParser(
+    parser = OneLineOptionParser(
         prog="python -m lightning_app analyze",
         description=DESCRIPTION,
         default_env=False,
@@ -251,12 +253,11 @@ def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: s
 def _check_and_select(
     cfg: Namespace, registry: Registry, classes: Mapping[str, type[Analysis]]
 ) -> list[str]:
-    """The required options are there, ``--out`` can be a folder; the analyses to run, in order."""
+    """The required options are there, ``--out`` can be written; the analyses to run, in order."""
     for flag in ("source", "noise", "signal"):
         if not cfg[flag]:
             raise UserError(f"--{flag} is required (see --help)")
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
-        raise UserError(f"--out {cfg.out}: a file is there; the report needs a folder")
+    check_output_folder(Path(cfg.out), "--out")
     selected = _names(cfg.analyses, "--analyses") or sorted(
         registry.names(), key=lambda n: (classes[n].order if n in classes else 100, n)
     )

@@ -9,6 +9,8 @@ from typing import TextIO
 
 from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
+from lightning_app.runs.option_errors import OneLineOptionParser
+
 from lightning_app.runs.runset import RunSet
 from lightning_app.runs.tidy import check_tidy_path, write_tidy
 
@@ -54,7 +56,7 @@ def export(
     from lightning_app.runs.sources import load_runs
 
     path = Path(to)
-    check_tidy_path(path, f"--to {to}")
+    check_tidy_path(path, "--to")
     runs = load_runs(
         source,
         group=group,
@@ -73,7 +75,7 @@ class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
+    parser = OneLineOptionParser(
         prog="python -m lightning_app export",
         description=DESCRIPTION,
         formatter_class=_HelpFormatter,

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from lightning_app.errors import UserError
 from lightning_app.files import replacing
+from lightning_app.runs.output_paths import check_output_file
 from lightning_app.runs.runset import (
     CONFIG_PREFIX,
     EPOCH,
@@ -43,14 +44,13 @@ TIDY_SUFFIXES = (".csv", ".parquet")
 _JSON_COLUMNS_KEY = b"lightning_app.json_columns"
 
 
-def check_tidy_path(path: Path, name: str | None = None) -> None:
-    """Refuse a path ``write_tidy`` cannot write, before any work (``name``: how the user gave
-    it, e.g. ``--to runs.csv``)."""
-    name = name or str(path)
+def check_tidy_path(path: Path, flag: str = "") -> None:
+    """Refuse a path ``write_tidy`` cannot write, before any work (``flag``: the option that gave
+    it, e.g. ``--to``): an unknown suffix, a folder there, a missing or unwritable folder."""
+    check_output_file(path, flag)
     if path.suffix.lower() not in TIDY_SUFFIXES:
+        name = f"{flag} {path}" if flag else str(path)
         raise UserError(f"{name}: unknown table type {path.suffix!r}; use .parquet or .csv")
-    if not path.parent.is_dir():
-        raise UserError(f"{name}: folder {path.parent} does not exist")
 
 
 def write_tidy(runset: RunSet, path: Path) -> None:
