@@ -10,7 +10,6 @@ from typing import TextIO
 from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
 from lightning_app.runs.option_errors import OneLineOptionParser
-
 from lightning_app.runs.runset import RunSet
 from lightning_app.runs.tidy import check_tidy_path, write_tidy
 

@@ -10,6 +10,7 @@ option accepts from its type, so a new option or plugin needs no message of its 
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import types
 import typing
@@ -150,7 +151,7 @@ def _config_key(flag: str, argv: Sequence[str]) -> str:
 
 def _config_file(argv: Sequence[str]) -> str | None:
     """The last ``--config`` file in ``argv`` (the one whose values win), if any."""
-    files = [b for a, b in zip(argv, argv[1:], strict=False) if a == "--config"]
+    files = [b for a, b in itertools.pairwise(argv) if a == "--config"]
     files += [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
     return files[-1] if files else None
 

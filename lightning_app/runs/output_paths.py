@@ -1,4 +1,4 @@
-"""Checks of the paths ``analyze --out`` and ``export --to`` will write, made before any run is read.
+"""Checks of the paths ``analyze --out`` and ``export --to`` write, made before reading any run.
 
 A path that cannot be written (a read-only or virtual file system such as ``/proc``, a file where
 a folder is needed or under one, a folder where a file is needed) is one line naming the flag and
