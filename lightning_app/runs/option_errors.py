@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import yaml
-from jsonargparse import ArgumentParser
+from jsonargparse import ArgumentParser, Namespace
 
 from lightning_app.errors import fail, yaml_error
 
@@ -38,9 +38,11 @@ class OneLineOptionParser(ArgumentParser):
 
     _argv: list[str]
 
-    def parse_args(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+    def parse_args(  # type: ignore[override]  # jsonargparse's own signature
+        self, args: Sequence[str] | None = None, namespace: Namespace | None = None, **kwargs: Any
+    ) -> Namespace:
         self._argv = [str(a) for a in (args or [])]
-        return super().parse_args(args, *rest, **kwargs)
+        return super().parse_args(args, namespace, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error:  # jsonargparse's own switch: raise ArgumentError instead
