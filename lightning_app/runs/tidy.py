@@ -37,6 +37,8 @@ from lightning_app.runs.runset import (
     TIDY_LEADING,
     Run,
     RunSet,
+    RunWarning,
+    SkippedRun,
     tidy_frame,
 )
 
@@ -131,9 +133,9 @@ def decode_cell(cell: str) -> Any:
 
 
 # -- table -> runs ------------------------------------------------------------------------------
-def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[tuple[str, str]]]:
-    """Runs in a tidy ``.csv``/``.parquet`` file, plus (id, reason) for skipped runs and
-    (id, message) warnings. Raises :class:`UserError` if the file is not a tidy table."""
+def read_tidy_runs(path: Path) -> tuple[list[Run], list[SkippedRun], list[RunWarning]]:
+    """Runs in a tidy ``.csv``/``.parquet`` file, the runs skipped (with the reason) and
+    warnings. Raises :class:`UserError` if the file is not a tidy table."""
     frame, json_columns = _read_table(path)
     for required in (ID, EPOCH):
         if required not in frame.columns:
@@ -142,8 +144,8 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
                 "id, epoch, <metrics>, config.<key> (see `python -m lightning_app export`)"
             )
     csv = path.suffix.lower() == ".csv"
-    skipped: list[tuple[str, str]] = []
-    warnings: list[tuple[str, str]] = []
+    skipped: list[SkippedRun] = []
+    warnings: Warnings = []
 
     frame[ID] = frame[ID].astype(str)
     config_cols = [c for c in frame.columns if c.startswith(CONFIG_PREFIX)]
@@ -159,11 +161,16 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
         run_id = row[ID]
         state = _text(row.get("state")) or "finished"
         if state not in RUN_STATES:
-            skipped.append((run_id, f"unknown state {state!r} (expected one of {RUN_STATES})"))
+            reason = f"unknown state {state!r} (expected one of {RUN_STATES})"
+            skipped.append(SkippedRun(run_id, reason, group=_text(row.get("group"))))
             continue
         hist = by_run.get(run_id)
         if hist is None or hist.dropna(axis=1, how="all").empty:
-            skipped.append((run_id, "no history: no rows with an epoch and a metric value"))
+            reason = "no history: no rows with an epoch and a metric value"
+            text = _not_numbers(warnings, run_id)
+            if text:
+                reason = f"no history: its metric values are not numbers ({text})"
+            skipped.append(SkippedRun(run_id, reason, group=_text(row.get("group"))))
             continue
         hist = hist.droplevel(0).dropna(axis=1, how="all")
         config = _row_config(row, config_cols, csv=csv, json_columns=json_columns)
@@ -182,7 +189,7 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
     return runs, skipped, warnings
 
 
-Warnings = list[tuple[str, str]]
+Warnings = list[RunWarning]
 
 
 def _whole_epochs(frame: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
@@ -190,7 +197,9 @@ def _whole_epochs(frame: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
     epochs = pd.to_numeric(frame[EPOCH], errors="coerce")
     bad_epoch = ~(np.isfinite(epochs) & (epochs == np.round(epochs)))
     for run_id, count in frame.loc[bad_epoch, ID].value_counts(sort=False).items():
-        warnings.append((str(run_id), f"{count} rows without a whole-number epoch; ignored"))
+        warnings.append(
+            RunWarning(str(run_id), f"{count} rows without a whole-number epoch; ignored")
+        )
     frame = frame.loc[~bad_epoch]
     frame[EPOCH] = epochs[~bad_epoch].astype(np.int64)
     return frame
@@ -209,10 +218,12 @@ def _metrics(
             text = frame[col].astype(str).str.strip().str.lower()
             garbage = values.isna() & frame[col].notna() & ~text.isin(["", "nan", "none"])
         if garbage.any() and garbage.sum() == (values.notna() | garbage).sum():
-            warnings.append(("", f"{path.name}: column {col!r} is not numeric; ignored"))
+            message = f"{path.name}: column {col!r} is not numeric; ignored"
+            warnings.append(RunWarning("", message, not_numbers=col))
             continue
-        for run_id, count in frame.loc[garbage, ID].value_counts(sort=False).items():
-            warnings.append((str(run_id), f"{col} has {count} non-numeric values, read as missing"))
+        for run_id, rows in frame.loc[garbage].groupby(ID, sort=False):
+            message = f"{col} has {len(rows)} non-numeric values, read as missing"
+            warnings.append(RunWarning(str(run_id), message, not_numbers=col))
         metrics[col] = values.to_numpy()
     return metrics
 
@@ -225,9 +236,8 @@ def _history(
     dup = keyed.index.duplicated(keep=False)
     if dup.any():
         for run_id, count in pd.Series(keyed.index[dup].get_level_values(0)).value_counts().items():
-            warnings.append(
-                (str(run_id), f"{count} rows share an epoch with another row; last values kept")
-            )
+            message = f"{count} rows share an epoch with another row; last values kept"
+            warnings.append(RunWarning(str(run_id), message))
     history = keyed.groupby(level=[0, 1], sort=True).last()
     history.index = history.index.set_names([ID, EPOCH])
     return history
@@ -274,9 +284,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, set[str]]:
         raise UserError(f"{path}: cannot read table: {' '.join(str(err).split())}") from None
 
 
-def _warn_inconsistent(
-    frame: pd.DataFrame, columns: list[str], warnings: list[tuple[str, str]]
-) -> None:
+def _warn_inconsistent(frame: pd.DataFrame, columns: list[str], warnings: Warnings) -> None:
     """Meta and config must be constant within a run; say where they are not (first row wins)."""
     if not columns or frame.empty:
         return
@@ -290,9 +298,14 @@ def _warn_inconsistent(
     for run_id, row in counts.iterrows():
         varying = [c for c in columns if row[c] > 1]
         if varying:
-            warnings.append(
-                (str(run_id), f"{', '.join(varying)} differ between rows; the first row's is used")
-            )
+            message = f"{', '.join(varying)} differ between rows; the first row's is used"
+            warnings.append(RunWarning(str(run_id), message))
+
+
+def _not_numbers(warnings: Warnings, run_id: str) -> str:
+    """The non-numeric metric values of ``run_id`` (or of whole columns), said briefly."""
+    found = [w.message for w in warnings if w.not_numbers and w.id in (run_id, "")]
+    return "; ".join(found)
 
 
 def _tags(value: Any) -> tuple[str, ...]:
