@@ -167,7 +167,7 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[SkippedRun], list[RunWar
         hist = by_run.get(run_id)
         if hist is None or hist.dropna(axis=1, how="all").empty:
             reason = "no history: no rows with an epoch and a metric value"
-            text = _not_numbers(warnings, run_id)
+            text = _text_cells(frame, run_id, metric_cols)
             if text:
                 reason = f"no history: its metric values are not numbers ({text})"
             skipped.append(SkippedRun(run_id, reason, group=_text(row.get("group"))))
@@ -302,10 +302,17 @@ def _warn_inconsistent(frame: pd.DataFrame, columns: list[str], warnings: Warnin
             warnings.append(RunWarning(str(run_id), message))
 
 
-def _not_numbers(warnings: Warnings, run_id: str) -> str:
-    """The non-numeric metric values of ``run_id`` (or of whole columns), said briefly."""
-    found = [w.message for w in warnings if w.not_numbers and w.id in (run_id, "")]
-    return "; ".join(found)
+def _text_cells(frame: pd.DataFrame, run_id: str, metric_cols: list[str]) -> str:
+    """A run's metric cells that are not numbers, one example per column (``acc: 'oops'``)."""
+    rows = frame.loc[frame[ID] == run_id]
+    found = []
+    for col in metric_cols:
+        cells = rows[col].dropna()
+        bad = cells[pd.to_numeric(cells, errors="coerce").isna()]
+        bad = bad[~bad.astype(str).str.strip().str.lower().isin(["", "nan", "none"])]
+        if len(bad):
+            found.append(f"{col}: {bad.iloc[0]!r}")
+    return ", ".join(found)
 
 
 def _tags(value: Any) -> tuple[str, ...]:
