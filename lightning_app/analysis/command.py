@@ -21,6 +21,7 @@ from lightning_app.analysis.base import Analysis
 from lightning_app.analysis.context import Selection, build_context
 from lightning_app.analysis.decision import RULE_ANALYSIS, DecisionRule
 from lightning_app.analysis.execution import Outcome, run_analysis, to_jsonable
+from lightning_app.analysis.left_out import skipped_note
 from lightning_app.analysis.registry import LoadFailure, Registry
 from lightning_app.analysis.report import Report, write_report
 from lightning_app.errors import UserError
@@ -309,11 +310,12 @@ def load_groups(source: str, groups: list[str]) -> RunSet:
         runs = RunSet.empty()
     missing = [g for g in groups if g not in runs.groups()]
     if missing:
-        present = load_runs(source, progress=False).groups()
+        everything = load_runs(source, progress=False)
         flag = "--noise" if missing[0] == groups[0] else "--signal"
         raise UserError(
             f"{flag}: no runs in group {missing[0]!r} in {source}; groups found: "
-            f"{', '.join(map(repr, present)) or 'none'}"
+            f"{', '.join(map(repr, everything.groups())) or 'none'}"
+            f"{skipped_note(everything, missing[0])}"
         )
     return runs
 
