@@ -54,6 +54,9 @@ def option_error_line(parser: ArgumentParser, message: str, argv: Sequence[str])
     """jsonargparse's ``message`` about ``argv`` as one line naming the flag and what it takes."""
     text = str(message).strip()
     key = _KEY.match(text)
+    config = _config_file(argv)
+    if config and (text.startswith(_CONFIG_MESSAGES) or (key and key.group(1) == "config")):
+        return _config_problem(config, text)
     if key is not None:
         return _bad_value(parser, key.group(1), key.group(2), argv)
     if text.startswith("unrecognized arguments:"):
@@ -62,9 +65,6 @@ def option_error_line(parser: ArgumentParser, message: str, argv: Sequence[str])
     if missing is not None:
         flags = [_flag_of(parser, k.strip(), argv) for k in missing.group(1).split(",")]
         return f"{', '.join(flags)} is required (see --help)"
-    config = _config_file(argv)
-    if config and text.startswith(_CONFIG_MESSAGES):
-        return _config_problem(config, text)
     arg = re.match(r"argument ([^:\s/]+)(?:/\S+)?: expected one argument", text)
     if arg is not None:
         return f"{arg.group(1)}: expected a value after it"

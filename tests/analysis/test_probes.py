@@ -81,9 +81,12 @@ PROBES: dict[str, tuple[list[str], str]] = {
     "switch given a value": (["--wandb", "maybe"], "error: --wandb: takes no value"),
     "unknown option": (["--nosie", "noise"], "error: --nosie: unknown option; did you mean"),
     "option without value": (["--metric"], "error: --metric: expected a value"),
-    "missing config": (["--config", "nope.yaml"], "--config"),
+    "missing config": (["--config", "nope.yaml"], "error: --config nope.yaml: cannot read it"),
     "malformed config": (["--config", "bad.yaml"], "--config bad.yaml: malformed YAML at line 2"),
-    "bad value in config": (["--config", "bogus.yaml"], "--config bogus.yaml: signal-effects.error"),
+    "bad value in config": (
+        ["--config", "bogus.yaml"],
+        "error: --config bogus.yaml: signal-effects.error: expected one of signal, noise, pooled",
+    ),
     "option out of range": (["--signal-effects.alpha", "2"], "--signal-effects: alpha must be"),
     "permutations zero": (["--permutations", "0"], "--permutations must be at least 1"),
     "unknown analysis": (["--analyses", "nope"], "--analyses: unknown analysis 'nope'"),
@@ -151,5 +154,6 @@ def test_damaged_noise_runs_are_named_with_why(analyze_probe, wandb_dir: Path, t
         assert (
             f"{run_id} (offline-run-" in line
             and f"run-{run_id}.wandb: truncated .wandb file: it ends inside a record at "
-            f"byte {offset}, before any metrics)" in line
+            f"byte {offset}, before any metrics)"
+            in line
         )

@@ -62,7 +62,7 @@ OPTION_PROBES = {
     "to missing": ([], "error: --to is required"),
     "unknown option": (["--to", "r.csv", "--grup", "noise"], "--grup: unknown option"),
     "malformed config": (["--config", "bad.yaml"], "--config bad.yaml: malformed YAML at line"),
-    "missing config": (["--config", "nope.yaml"], "--config"),
+    "missing config": (["--config", "nope.yaml"], "error: --config nope.yaml: cannot read it"),
     "no run has the metric": (["--to", "r.csv", "--metrics", "val/loss"], "no run logs val/loss"),
     "unknown group": (["--to", "r.csv", "--group", "nope"], "no runs match"),
 }
