@@ -174,6 +174,8 @@ def _check_selection(runs: RunSet, selection: Selection) -> None:
     """The options name two different groups that exist and a metric some run logged."""
     if selection.permutations < 1:
         raise UserError("--permutations must be at least 1")
+    if selection.seed < 0:
+        raise UserError(f"--seed must be 0 or more (a numpy seed), not {selection.seed}")
     groups = runs.groups()
     for flag, group in (("--noise", selection.noise), ("--signal", selection.signal)):
         if group not in groups:

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
+from lightning_app.errors import UserError
 from lightning_app.runs.option_errors import OneLineOptionParser
 from lightning_app.runs.runset import RunSet
 from lightning_app.runs.tidy import check_tidy_path, write_tidy
@@ -56,6 +57,8 @@ def export(
 
     path = Path(to)
     check_tidy_path(path, "--to")
+    if path.exists() and Path(source).exists() and path.resolve() == Path(source).resolve():
+        raise UserError(f"--to {to}: this is the --source file; write the table elsewhere")
     runs = load_runs(
         source,
         group=group,

@@ -24,7 +24,7 @@ from lightning_app.errors import fail, yaml_error
 
 _KEY = re.compile(r'^Parser key "([^"]+)":\s*(.*)$', re.DOTALL)
 _GIVEN = re.compile(r"(?:Given value|Got value):\s*(.*)$", re.MULTILINE)
-_CONFIG_MESSAGES = ("Problems parsing config", "Option '", "Unexpected config", "Key '")
+_CONFIG_MESSAGES = ("Problems parsing config", "Option '", "Unexpected config")
 _PLAIN = {
     int: "an integer",
     float: "a number",

@@ -89,6 +89,7 @@ PROBES: dict[str, tuple[list[str], str]] = {
     ),
     "option out of range": (["--signal-effects.alpha", "2"], "--signal-effects: alpha must be"),
     "permutations zero": (["--permutations", "0"], "--permutations must be at least 1"),
+    "negative seed": (["--seed", "-1"], "error: --seed must be 0 or more"),
     "unknown analysis": (["--analyses", "nope"], "--analyses: unknown analysis 'nope'"),
     # the data: groups, metric, epoch, parameters
     "unknown group": (["--signal", "sweep"], "--signal: no runs in group 'sweep'"),

@@ -65,6 +65,7 @@ OPTION_PROBES = {
     "missing config": (["--config", "nope.yaml"], "error: --config nope.yaml: cannot read it"),
     "no run has the metric": (["--to", "r.csv", "--metrics", "val/loss"], "no run logs val/loss"),
     "unknown group": (["--to", "r.csv", "--group", "nope"], "no runs match"),
+    "unknown state": (["--to", "r.csv", "--state", "done"], "error: --state: unknown run state"),
 }
 
 
@@ -96,6 +97,13 @@ def test_an_option_mistake_is_one_line_naming_the_flag(export_probe, case: str) 
 )
 def test_a_bad_source_is_one_line_naming_it(export_probe, source: str, needle: str) -> None:
     export_probe(needle, "--to", "r.csv", source=source)
+
+
+def test_the_source_table_is_never_the_target(export_probe, tmp_path) -> None:
+    """``--to`` naming the tidy file being read would replace the runs with their export."""
+    source = tmp_path / "runs.csv"
+    source.write_text("id,group,epoch,acc\nr1,noise,0,0.5\n")
+    export_probe("--to runs.csv: this is the --source file", "--to", "runs.csv", source="runs.csv")
 
 
 def test_a_truncated_file_is_called_truncated(in_process, wandb_runs, wandb_copy) -> None:
