@@ -207,7 +207,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     report = analyze(runs, selection, prepared, source=cfg.source)
     out = Path(cfg.out)
-    files = write_report(report, out)
+    try:
+        files = write_report(report, out)
+    except OSError as err:  # checked writable at start: the disk filled, or the folder went
+        raise UserError(f"--out {out}: cannot write the report: {err.strerror or err}") from None
     from lightning_app.analysis.terminal import print_report
 
     print_report(report)

@@ -68,7 +68,10 @@ def export(
         progress=progress,
         metrics=metrics,
     )
-    write_tidy(runs, path)
+    try:
+        write_tidy(runs, path)
+    except OSError as err:  # checked writable at start: the disk filled, or the folder went
+        raise UserError(f"--to {to}: cannot write the table: {err.strerror or err}") from None
     return runs
 
 
