@@ -64,14 +64,15 @@ def option_error_line(parser: ArgumentParser, message: str, argv: Sequence[str])
     missing = re.match(r"the following arguments are required: (.+)", text)
     if missing is not None:
         flags = [_flag_of(parser, k.strip(), argv) for k in missing.group(1).split(",")]
-        return f"{', '.join(flags)} is required (see --help)"
+        verb = "is" if len(flags) == 1 else "are"
+        return f"{', '.join(flags)} {verb} required (see --help)"
     arg = re.match(r"argument ([^:\s/]+)(?:/\S+)?: expected one argument", text)
     if arg is not None:
         return f"{arg.group(1)}: expected a value after it"
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def accepted(hint: Any) -> str:
+def accepted_values(hint: Any) -> str:
     """What a type hint accepts, said plainly: ``one of signal, noise, pooled``, ``an integer``."""
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
     words: list[str] = []
@@ -99,7 +100,7 @@ def _bad_value(parser: ArgumentParser, key: str, problem: str, argv: Sequence[st
     hint = getattr(action, "_typehint", None)
     given = _GIVEN.search(problem)
     if hint is not None and given is not None:
-        return f"{where}: expected {accepted(hint)}; got {given.group(1).strip()!r}"
+        return f"{where}: expected {accepted_values(hint)}; got {given.group(1).strip()!r}"
     first = next((line.strip() for line in problem.splitlines() if line.strip()), "invalid value")
     return f"{where}: {first}"
 
