@@ -158,3 +158,21 @@ def test_damaged_noise_runs_are_named_with_why(analyze_probe, wandb_dir: Path, t
             f"byte {offset}, before any metrics)"
             in line
         )
+
+
+def test_a_group_whose_every_run_is_damaged_names_them(analyze_probe, wandb_dir, tmp_path) -> None:
+    """All 10 noise runs cut before their first metric: the group is not just "not there"."""
+    root = tmp_path / "runs-copy"
+    shutil.copytree(wandb_dir, root, symlinks=True)
+    cut = []
+    for path in sorted(root.glob("*/run-*.wandb")):
+        data = path.read_bytes()
+        offset = first_record_offset(data, "history")
+        if b"noise" in data[:offset]:
+            path.write_bytes(data[: offset + 9])
+            cut.append(path.stem.removeprefix("run-"))
+    assert len(cut) == 10
+    line = analyze_probe("--noise: no runs in group 'noise' in", source=str(root), root=root)
+    assert "groups found: 'signal'; skipped: " in line
+    assert line.count("truncated .wandb file: it ends inside a record at byte") == 10
+    assert all(f"{run_id} (offline-run-" in line for run_id in cut)
