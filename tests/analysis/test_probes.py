@@ -47,6 +47,10 @@ def analyze_probe(in_process, tmp_path: Path):
     disjoint.loc[(disjoint["group"] == "noise") & (disjoint["epoch"] == 1), "test/acc"] = "n/a?"
     disjoint.loc[(disjoint["group"] == "signal") & (disjoint["epoch"] == 0), "test/acc"] = "oops"
     disjoint.to_csv(tmp_path / "disjoint.csv", index=False)
+    column = frame.copy()  # a column of text beside a numeric one
+    column["val/acc"] = pd.to_numeric(frame["test/acc"])
+    column["test/acc"] = "pending"
+    column.to_csv(tmp_path / "column.csv", index=False)
 
     def probe(needle: str, *argv: str, source: str = "runs.csv", root: Path = tmp_path) -> str:
         before = (tree_snapshot(tmp_path), tree_snapshot(root))
@@ -128,6 +132,13 @@ def test_text_in_the_metric_column_is_called_text(analyze_probe) -> None:
         "(test/acc: 'high')), n1 (text.csv: no history: its metric values are not numbers "
         "(test/acc: 'high'))"
     )
+
+
+def test_a_metric_column_of_text_is_not_called_unlogged(analyze_probe) -> None:
+    line = analyze_probe(
+        "error: --metric test/acc: the 'test/acc' values are not numbers", source="column.csv"
+    )
+    assert "column 'test/acc' is not numeric" in line
 
 
 def test_text_at_every_shared_epoch_is_not_blamed_on_epochs(analyze_probe) -> None:
