@@ -21,7 +21,9 @@ def check_output_folder(path: Path, flag: str) -> None:
     if path.is_dir():
         _try_writing_in(path, named)
         return
-    if path.exists() or path.is_symlink():
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{named}: a broken link is there; the report needs a folder")
+    if path.exists():
         raise UserError(f"{named}: a file is there; the report needs a folder")
     ancestor = _existing_ancestor(path, named)
     _try_writing_in(ancestor, named)

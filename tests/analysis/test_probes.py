@@ -34,6 +34,7 @@ def analyze_probe(in_process, tmp_path: Path):
     write_source(tmp_path / "runs.csv")
     (tmp_path / "a-file").write_text("not a folder\n")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
     (tmp_path / "bad.yaml").write_text("signal-effects: [alpha\n")
     (tmp_path / "bogus.yaml").write_text("signal-effects:\n  error: bogus\n")
     (tmp_path / "no-epoch.csv").write_text("id,group,test/acc\nr1,noise,0.5\n")
@@ -68,6 +69,7 @@ PROBES: dict[str, tuple[list[str], str]] = {
     "out under /proc": (["--out", "/proc/rep"], "error: --out /proc/rep: cannot write in /proc"),
     "out under a file": (["--out", "a-file/rep"], "a-file is a file, not a folder"),
     "out is a file": (["--out", "a-file"], "--out a-file: a file is there; the report needs a"),
+    "out is a broken link": (["--out", "dangling"], "--out dangling: a broken link is there"),
     # option values: the flag as typed and what it accepts
     "literal option": (
         ["--signal-effects.error", "bogus"],
