@@ -21,9 +21,12 @@ from lightning_app.analysis.base import Analysis
 from lightning_app.analysis.context import Selection, build_context
 from lightning_app.analysis.decision import RULE_ANALYSIS, DecisionRule
 from lightning_app.analysis.execution import Outcome, run_analysis, to_jsonable
+from lightning_app.analysis.left_out import skipped_note
 from lightning_app.analysis.registry import LoadFailure, Registry
 from lightning_app.analysis.report import Report, write_report
 from lightning_app.errors import UserError
+from lightning_app.runs.option_errors import OneLineOptionParser
+from lightning_app.runs.output_paths import check_output_folder
 from lightning_app.runs.runset import RunSet
 
 DESCRIPTION = """\
@@ -69,7 +72,7 @@ def build_parser(
     A class whose ``__init__`` jsonargparse cannot read is left out and its reason put in
     ``unreadable`` (when given), so one bad plugin does not break the command.
     """
-    parser = ArgumentParser(
+    parser = OneLineOptionParser(
         prog="python -m lightning_app analyze",
         description=DESCRIPTION,
         default_env=False,
@@ -204,7 +207,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     report = analyze(runs, selection, prepared, source=cfg.source)
     out = Path(cfg.out)
-    files = write_report(report, out)
+    try:
+        files = write_report(report, out)
+    except OSError as err:  # checked writable at start: the disk filled, or the folder went
+        raise UserError(f"--out {out}: cannot write the report: {err.strerror or err}") from None
     from lightning_app.analysis.terminal import print_report
 
     print_report(report)
@@ -251,12 +257,11 @@ def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: s
 def _check_and_select(
     cfg: Namespace, registry: Registry, classes: Mapping[str, type[Analysis]]
 ) -> list[str]:
-    """The required options are there, ``--out`` can be a folder; the analyses to run, in order."""
+    """The required options are there, ``--out`` can be written; the analyses to run, in order."""
     for flag in ("source", "noise", "signal"):
         if not cfg[flag]:
             raise UserError(f"--{flag} is required (see --help)")
-    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
-        raise UserError(f"--out {cfg.out}: a file is there; the report needs a folder")
+    check_output_folder(Path(cfg.out), "--out")
     selected = _names(cfg.analyses, "--analyses") or sorted(
         registry.names(), key=lambda n: (classes[n].order if n in classes else 100, n)
     )
@@ -308,11 +313,12 @@ def load_groups(source: str, groups: list[str]) -> RunSet:
         runs = RunSet.empty()
     missing = [g for g in groups if g not in runs.groups()]
     if missing:
-        present = load_runs(source, progress=False).groups()
+        everything = load_runs(source, progress=False)
         flag = "--noise" if missing[0] == groups[0] else "--signal"
         raise UserError(
             f"{flag}: no runs in group {missing[0]!r} in {source}; groups found: "
-            f"{', '.join(map(repr, present)) or 'none'}"
+            f"{', '.join(map(repr, everything.groups())) or 'none'}"
+            f"{skipped_note(everything, missing[0])}"
         )
     return runs
 

@@ -19,6 +19,7 @@ import pandas as pd
 from lightning_app.analysis import factorial, stats
 from lightning_app.analysis.decision import DecisionRule
 from lightning_app.analysis.formatting import format_value, metric_format
+from lightning_app.analysis.left_out import not_numbers_note, skipped_note
 from lightning_app.analysis.parameters import (
     Parameter,
     balance_notes,
@@ -139,7 +140,7 @@ def build_context(runs: RunSet, selection: Selection) -> tuple[AnalysisContext, 
     _check_selection(runs, selection)
     noise_runs = runs.select(group=selection.noise)
     signal_runs = runs.select(group=selection.signal)
-    values = _values(noise_runs, signal_runs, selection)
+    values = _values(runs, noise_runs, signal_runs, selection)
     epoch = _choose_epoch(selection.epoch, values.epochs, values.all_epochs)
     notes = values.notes
     params = _parameters(signal_runs.config.loc[values.signal_ids], selection, notes)
@@ -173,6 +174,8 @@ def _check_selection(runs: RunSet, selection: Selection) -> None:
     """The options name two different groups that exist and a metric some run logged."""
     if selection.permutations < 1:
         raise UserError("--permutations must be at least 1")
+    if selection.seed < 0:
+        raise UserError(f"--seed must be 0 or more (a numpy seed), not {selection.seed}")
     groups = runs.groups()
     for flag, group in (("--noise", selection.noise), ("--signal", selection.signal)):
         if group not in groups:
@@ -181,6 +184,9 @@ def _check_selection(runs: RunSet, selection: Selection) -> None:
     if selection.noise == selection.signal:
         raise UserError("--noise and --signal name the same group; they must be different runs")
     if selection.metric not in runs.metrics():
+        text = not_numbers_note(runs, selection.metric, list(runs.ids))
+        if text:
+            raise UserError(f"--metric {selection.metric}: {text}")
         available = ", ".join(repr(m) for m in runs.metrics()) or "none"
         raise UserError(f"--metric: no run logged {selection.metric!r}; metrics found: {available}")
 
@@ -201,7 +207,7 @@ class _Values:
     notes: list[str]
 
 
-def _values(noise_runs: RunSet, signal_runs: RunSet, selection: Selection) -> _Values:
+def _values(runs: RunSet, noise_runs: RunSet, signal_runs: RunSet, selection: Selection) -> _Values:
     """Leave out runs without a finite value, check enough remain, align on common epochs."""
     metric = selection.metric
     noise_m = noise_runs.metric_matrix(metric)
@@ -222,7 +228,7 @@ def _values(noise_runs: RunSet, signal_runs: RunSet, selection: Selection) -> _V
         )
     noise_ids = [str(i) for i in noise_m.run_ids[kept[0]]]
     signal_ids = [str(i) for i in signal_m.run_ids[kept[1]]]
-    _check_counts(noise_ids, signal_ids, selection)
+    _check_counts(runs, noise_ids, signal_ids, selection, excluded, noise_m, signal_m)
 
     # Align both groups on the epochs every kept run has a finite value for.
     all_epochs = np.union1d(noise_m.epochs, signal_m.epochs)
@@ -231,6 +237,9 @@ def _values(noise_runs: RunSet, signal_runs: RunSet, selection: Selection) -> _V
     finite = np.vstack([np.isfinite(noise_full), np.isfinite(signal_full)])
     common = finite.all(axis=0)
     if not common.any():
+        text = not_numbers_note(runs, metric, noise_ids + signal_ids)
+        if text:
+            raise UserError(f"no epoch has a number for {metric!r} in every selected run: {text}")
         raise UserError(
             f"no epoch has a finite {metric!r} value in every selected run; the runs log "
             f"disjoint epochs or NaN (check the runs' histories)"
@@ -249,23 +258,37 @@ def _values(noise_runs: RunSet, signal_runs: RunSet, selection: Selection) -> _V
     )
 
 
-def _check_counts(noise_ids: list[str], signal_ids: list[str], selection: Selection) -> None:
-    """Enough noise runs for a variance, and two signal runs to compare."""
+def _check_counts(
+    runs: RunSet,
+    noise_ids: list[str],
+    signal_ids: list[str],
+    selection: Selection,
+    excluded: Sequence[SkippedRun],
+    noise_m: MetricMatrix,
+    signal_m: MetricMatrix,
+) -> None:
+    """Enough noise runs for a variance, and two signal runs to compare; if not, the error names
+    the runs of the group that were skipped or left out, and why."""
     metric = selection.metric
+    noise_note = skipped_note(runs, selection.noise, excluded, [str(i) for i in noise_m.run_ids])
+    signal_note = skipped_note(runs, selection.signal, excluded, [str(i) for i in signal_m.run_ids])
+    text = not_numbers_note(runs, metric, [str(i) for i in (*noise_m.run_ids, *signal_m.run_ids)])
+    why = f" ({text})" if text else ""
     if not noise_ids:
         raise UserError(
             f"no noise runs: none of the runs in group {selection.noise!r} logged {metric!r}"
+            f"{why}{noise_note}"
         )
     if len(noise_ids) < MIN_NOISE_RUNS:
         raise UserError(
             f"only {len(noise_ids)} noise run(s) in group {selection.noise!r} have {metric!r}: "
             f"a noise baseline needs at least {MIN_NOISE_RUNS} runs of the same config with "
-            f"different seeds (the study used 210)"
+            f"different seeds (the study used 210){why}{noise_note}"
         )
     if len(signal_ids) < 2:
         raise UserError(
             f"group {selection.signal!r} has {len(signal_ids)} run(s) with {metric!r}; "
-            f"comparing hyperparameter values needs at least two"
+            f"comparing hyperparameter values needs at least two{why}{signal_note}"
         )
 
 

@@ -9,6 +9,8 @@ from typing import TextIO
 
 from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 
+from lightning_app.errors import UserError
+from lightning_app.runs.option_errors import OneLineOptionParser
 from lightning_app.runs.runset import RunSet
 from lightning_app.runs.tidy import check_tidy_path, write_tidy
 
@@ -54,7 +56,9 @@ def export(
     from lightning_app.runs.sources import load_runs
 
     path = Path(to)
-    check_tidy_path(path, f"--to {to}")
+    check_tidy_path(path, "--to")
+    if path.exists() and Path(source).exists() and path.resolve() == Path(source).resolve():
+        raise UserError(f"--to {to}: this is the --source file; write the table elsewhere")
     runs = load_runs(
         source,
         group=group,
@@ -64,7 +68,10 @@ def export(
         progress=progress,
         metrics=metrics,
     )
-    write_tidy(runs, path)
+    try:
+        write_tidy(runs, path)
+    except OSError as err:  # checked writable at start: the disk filled, or the folder went
+        raise UserError(f"--to {to}: cannot write the table: {err.strerror or err}") from None
     return runs
 
 
@@ -73,7 +80,7 @@ class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
+    parser = OneLineOptionParser(
         prog="python -m lightning_app export",
         description=DESCRIPTION,
         formatter_class=_HelpFormatter,

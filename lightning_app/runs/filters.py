@@ -32,7 +32,8 @@ class RunFilter:
         states = _as_set(state)
         if states is not None and not states <= set(RUN_STATES):
             bad = ", ".join(sorted(states - set(RUN_STATES)))
-            raise UserError(f"unknown run state {bad!r}; states are {', '.join(RUN_STATES)}")
+            states_known = ", ".join(RUN_STATES)
+            raise UserError(f"--state: unknown run state {bad!r}; states are {states_known}")
         return cls(_as_set(group), _as_set(sweep), _as_set(tags), states)
 
     @property

@@ -43,6 +43,9 @@ class SkippedRun:
 
     id: str
     reason: str
+    group: str | None = None
+    """The run's group when the source still said it (``None``: unknown), so that a "too few
+    runs" error can name the runs of that group that were skipped."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class RunWarning:
 
     id: str
     message: str
+    not_numbers: str | None = None
+    """The metric whose values (some or all) were not numbers, when that is the warning."""
 
 
 @dataclass

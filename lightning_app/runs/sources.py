@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,8 +222,8 @@ def _read_lightning_csv(
 def _read_tidy(path: Path) -> _Collected:
     runs, skipped, warnings = tidy.read_tidy_runs(path)
     collected = _Collected("tidy", runs=runs, found=len(runs) + len(skipped))
-    collected.skipped = [SkippedRun(i, f"{path.name}: {reason}") for i, reason in skipped]
-    collected.warnings = [RunWarning(i, m) for i, m in warnings]
+    collected.skipped = [replace(s, reason=f"{path.name}: {s.reason}") for s in skipped]
+    collected.warnings = warnings
     collected.groups_seen = {r.group for r in runs if r.group}
     return collected
 
@@ -257,7 +257,11 @@ def _keep_metrics(runs: Iterable[Run], metrics: list[str], collected: _Collected
         if not present:
             logged = ", ".join(map(str, run.history.columns)) or "nothing"
             collected.skipped.append(
-                SkippedRun(run.id, f"does not log {' or '.join(metrics)} (it logs: {logged})")
+                SkippedRun(
+                    run.id,
+                    f"does not log {' or '.join(metrics)} (it logs: {logged})",
+                    group=run.group,
+                )
             )
             continue
         missing = [m for m in metrics if m not in present]

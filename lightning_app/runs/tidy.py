@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from lightning_app.errors import UserError
 from lightning_app.files import replacing
+from lightning_app.runs.output_paths import check_output_file
 from lightning_app.runs.runset import (
     CONFIG_PREFIX,
     EPOCH,
@@ -36,6 +37,8 @@ from lightning_app.runs.runset import (
     TIDY_LEADING,
     Run,
     RunSet,
+    RunWarning,
+    SkippedRun,
     tidy_frame,
 )
 
@@ -43,14 +46,13 @@ TIDY_SUFFIXES = (".csv", ".parquet")
 _JSON_COLUMNS_KEY = b"lightning_app.json_columns"
 
 
-def check_tidy_path(path: Path, name: str | None = None) -> None:
-    """Refuse a path ``write_tidy`` cannot write, before any work (``name``: how the user gave
-    it, e.g. ``--to runs.csv``)."""
-    name = name or str(path)
+def check_tidy_path(path: Path, flag: str = "") -> None:
+    """Refuse a path ``write_tidy`` cannot write, before any work (``flag``: the option that gave
+    it, e.g. ``--to``): an unknown suffix, a folder there, a missing or unwritable folder."""
+    check_output_file(path, flag)
     if path.suffix.lower() not in TIDY_SUFFIXES:
+        name = f"{flag} {path}" if flag else str(path)
         raise UserError(f"{name}: unknown table type {path.suffix!r}; use .parquet or .csv")
-    if not path.parent.is_dir():
-        raise UserError(f"{name}: folder {path.parent} does not exist")
 
 
 def write_tidy(runset: RunSet, path: Path) -> None:
@@ -131,9 +133,9 @@ def decode_cell(cell: str) -> Any:
 
 
 # -- table -> runs ------------------------------------------------------------------------------
-def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[tuple[str, str]]]:
-    """Runs in a tidy ``.csv``/``.parquet`` file, plus (id, reason) for skipped runs and
-    (id, message) warnings. Raises :class:`UserError` if the file is not a tidy table."""
+def read_tidy_runs(path: Path) -> tuple[list[Run], list[SkippedRun], list[RunWarning]]:
+    """Runs in a tidy ``.csv``/``.parquet`` file, the runs skipped (with the reason) and
+    warnings. Raises :class:`UserError` if the file is not a tidy table."""
     frame, json_columns = _read_table(path)
     for required in (ID, EPOCH):
         if required not in frame.columns:
@@ -142,8 +144,8 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
                 "id, epoch, <metrics>, config.<key> (see `python -m lightning_app export`)"
             )
     csv = path.suffix.lower() == ".csv"
-    skipped: list[tuple[str, str]] = []
-    warnings: list[tuple[str, str]] = []
+    skipped: list[SkippedRun] = []
+    warnings: Warnings = []
 
     frame[ID] = frame[ID].astype(str)
     config_cols = [c for c in frame.columns if c.startswith(CONFIG_PREFIX)]
@@ -159,11 +161,16 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
         run_id = row[ID]
         state = _text(row.get("state")) or "finished"
         if state not in RUN_STATES:
-            skipped.append((run_id, f"unknown state {state!r} (expected one of {RUN_STATES})"))
+            reason = f"unknown state {state!r} (expected one of {RUN_STATES})"
+            skipped.append(SkippedRun(run_id, reason, group=_text(row.get("group"))))
             continue
         hist = by_run.get(run_id)
         if hist is None or hist.dropna(axis=1, how="all").empty:
-            skipped.append((run_id, "no history: no rows with an epoch and a metric value"))
+            reason = "no history: no rows with an epoch and a metric value"
+            text = _text_cells(frame, run_id, metric_cols)
+            if text:
+                reason = f"no history: its metric values are not numbers ({text})"
+            skipped.append(SkippedRun(run_id, reason, group=_text(row.get("group"))))
             continue
         hist = hist.droplevel(0).dropna(axis=1, how="all")
         config = _row_config(row, config_cols, csv=csv, json_columns=json_columns)
@@ -182,7 +189,7 @@ def read_tidy_runs(path: Path) -> tuple[list[Run], list[tuple[str, str]], list[t
     return runs, skipped, warnings
 
 
-Warnings = list[tuple[str, str]]
+Warnings = list[RunWarning]
 
 
 def _whole_epochs(frame: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
@@ -190,7 +197,9 @@ def _whole_epochs(frame: pd.DataFrame, warnings: Warnings) -> pd.DataFrame:
     epochs = pd.to_numeric(frame[EPOCH], errors="coerce")
     bad_epoch = ~(np.isfinite(epochs) & (epochs == np.round(epochs)))
     for run_id, count in frame.loc[bad_epoch, ID].value_counts(sort=False).items():
-        warnings.append((str(run_id), f"{count} rows without a whole-number epoch; ignored"))
+        warnings.append(
+            RunWarning(str(run_id), f"{count} rows without a whole-number epoch; ignored")
+        )
     frame = frame.loc[~bad_epoch]
     frame[EPOCH] = epochs[~bad_epoch].astype(np.int64)
     return frame
@@ -209,10 +218,12 @@ def _metrics(
             text = frame[col].astype(str).str.strip().str.lower()
             garbage = values.isna() & frame[col].notna() & ~text.isin(["", "nan", "none"])
         if garbage.any() and garbage.sum() == (values.notna() | garbage).sum():
-            warnings.append(("", f"{path.name}: column {col!r} is not numeric; ignored"))
+            message = f"{path.name}: column {col!r} is not numeric; ignored"
+            warnings.append(RunWarning("", message, not_numbers=col))
             continue
-        for run_id, count in frame.loc[garbage, ID].value_counts(sort=False).items():
-            warnings.append((str(run_id), f"{col} has {count} non-numeric values, read as missing"))
+        for run_id, rows in frame.loc[garbage].groupby(ID, sort=False):
+            message = f"{col} has {len(rows)} non-numeric values, read as missing"
+            warnings.append(RunWarning(str(run_id), message, not_numbers=col))
         metrics[col] = values.to_numpy()
     return metrics
 
@@ -225,9 +236,8 @@ def _history(
     dup = keyed.index.duplicated(keep=False)
     if dup.any():
         for run_id, count in pd.Series(keyed.index[dup].get_level_values(0)).value_counts().items():
-            warnings.append(
-                (str(run_id), f"{count} rows share an epoch with another row; last values kept")
-            )
+            message = f"{count} rows share an epoch with another row; last values kept"
+            warnings.append(RunWarning(str(run_id), message))
     history = keyed.groupby(level=[0, 1], sort=True).last()
     history.index = history.index.set_names([ID, EPOCH])
     return history
@@ -274,9 +284,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, set[str]]:
         raise UserError(f"{path}: cannot read table: {' '.join(str(err).split())}") from None
 
 
-def _warn_inconsistent(
-    frame: pd.DataFrame, columns: list[str], warnings: list[tuple[str, str]]
-) -> None:
+def _warn_inconsistent(frame: pd.DataFrame, columns: list[str], warnings: Warnings) -> None:
     """Meta and config must be constant within a run; say where they are not (first row wins)."""
     if not columns or frame.empty:
         return
@@ -290,9 +298,21 @@ def _warn_inconsistent(
     for run_id, row in counts.iterrows():
         varying = [c for c in columns if row[c] > 1]
         if varying:
-            warnings.append(
-                (str(run_id), f"{', '.join(varying)} differ between rows; the first row's is used")
-            )
+            message = f"{', '.join(varying)} differ between rows; the first row's is used"
+            warnings.append(RunWarning(str(run_id), message))
+
+
+def _text_cells(frame: pd.DataFrame, run_id: str, metric_cols: list[str]) -> str:
+    """A run's metric cells that are not numbers, one example per column (``acc: 'oops'``)."""
+    rows = frame.loc[frame[ID] == run_id]
+    found = []
+    for col in metric_cols:
+        cells = rows[col].dropna()
+        bad = cells[pd.to_numeric(cells, errors="coerce").isna()]
+        bad = bad[~bad.astype(str).str.strip().str.lower().isin(["", "nan", "none"])]
+        if len(bad):
+            found.append(f"{col}: {bad.iloc[0]!r}")
+    return ", ".join(found)
 
 
 def _tags(value: Any) -> tuple[str, ...]:

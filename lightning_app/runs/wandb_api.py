@@ -147,7 +147,9 @@ def _read_one(
         name = getattr(remote, "name", None) or run_id
         result.skipped.append(
             SkippedRun(
-                run_id, f"a {job_type} run ({name}): evaluation results, not a training history"
+                run_id,
+                f"a {job_type} run ({name}): evaluation results, not a training history",
+                group=group,
             )
         )
         return
@@ -162,7 +164,7 @@ def _read_one(
         config = dict(remote.config or {})
         rows = _scan_rows(remote, retry)
     except Exception as exc:
-        result.skipped.append(SkippedRun(run_id, f"W&B API error: {_describe(exc)}"))
+        result.skipped.append(SkippedRun(run_id, f"W&B API error: {_describe(exc)}", group=group))
         return
     float_rows, nonfinite = _float_rows(rows)
     joined = join_epochs(float_rows, epoch_key=epoch_key)
@@ -172,6 +174,7 @@ def _read_one(
                 run_id,
                 f"no history: {len(rows)} logged rows, none with metrics and an {epoch_key!r} "
                 f"(state {raw_state})",
+                group=group,
             )
         )
         return

@@ -79,6 +79,8 @@ class FileResult:
     warnings: list[str] = field(default_factory=list)
     evaluation: tuple[str, str] | None = None
     """For an evaluation's file: its run id and job type (never merged into a history)."""
+    group: str | None = None
+    """The run's group, when its run record was read (even if the run is skipped)."""
     empty_part_of: str | None = None
     """For a file with no history (or no run record yet): its run id, so that a resumed run's
     killed part is folded into the run its other parts make rather than listed as skipped."""
@@ -134,6 +136,7 @@ def read_run_file(
         result.empty_part_of = _file_run_id(path)  # the writer died before the run record
         result.skipped = _no_run_record_reason(len(data), problems)
         return result
+    result.group = header.group
     if header.job_type in EVALUATION_JOB_TYPES:
         result.evaluation = (header.id, header.job_type)
         trained = config.get("trained_run")
@@ -149,7 +152,7 @@ def read_run_file(
 
     joined = join_epochs(rows, epoch_key=epoch_key)
     if joined.frame.empty or joined.frame.shape[1] == 0:
-        result.skipped = _no_history_reason(rows, state, epoch_key)
+        result.skipped = _no_history_reason(rows, state, epoch_key, problems)
         result.empty_part_of = header.id
         return result
 
@@ -170,6 +173,11 @@ def read_run_file(
 
 def _no_run_record_reason(size: int, problems: LogProblems) -> str:
     """Why a file without a run record is skipped (damage, or a writer that died early)."""
+    truncated = ""
+    if problems.truncated_at is not None and not problems.damaged:
+        truncated = (
+            f"truncated .wandb file: it ends inside a record at byte {problems.truncated_at}; "
+        )
     if problems.damaged:
         return f"no run record: {problems.describe()}"
     if size <= FILE_HEADER_LEN:
@@ -179,7 +187,8 @@ def _no_run_record_reason(size: int, problems: LogProblems) -> str:
             "for up to ~15 s)"
         )
     return (
-        f"no run record in its {size} bytes: the process stopped before wandb wrote the run's start"
+        f"{truncated}no run record in its {size} bytes: the process stopped before wandb wrote "
+        "the run's start"
     )
 
 
@@ -194,7 +203,8 @@ def _read_warnings(
     warnings = []
     damage = problems.describe()
     if damage:
-        warnings.append(f"{damage}; {len(joined.frame)} epochs read")
+        cut = "truncated .wandb file: " if problems.truncated_at is not None else ""
+        warnings.append(f"{cut}{damage}; {len(joined.frame)} epochs read")
     if undecodable:
         warnings.append(f"{undecodable} records could not be decoded and were ignored")
     if joined.unplaced_rows:
@@ -301,7 +311,8 @@ def _span(index: pd.Index) -> str:
 
 
 def to_skipped(result: FileResult, root: Path) -> SkippedRun:
-    return SkippedRun(_file_run_id(result.path), f"{_rel(result.path, root)}: {result.skipped}")
+    reason = f"{_rel(result.path, root)}: {result.skipped}"
+    return SkippedRun(_file_run_id(result.path), reason, group=result.group)
 
 
 def to_warnings(result: FileResult, root: Path) -> list[RunWarning]:
@@ -413,7 +424,16 @@ def _apply_config(config: dict[str, Any], record: Any) -> None:
             parent.pop(path[-1], None)
 
 
-def _no_history_reason(rows: list[dict[str, float]], state: str, epoch_key: str) -> str:
+def _no_history_reason(
+    rows: list[dict[str, float]], state: str, epoch_key: str, problems: LogProblems
+) -> str:
+    if not rows and problems.truncated_at is not None and not problems.damaged:
+        return (
+            f"truncated .wandb file: it ends inside a record at byte {problems.truncated_at}, "
+            "before any metrics"
+        )
+    if not rows and problems.damaged:
+        return f"damaged .wandb file, no metrics read: {problems.describe()}"
     if not rows:
         ended = {"crashed": " before it was killed", "running": " yet"}.get(state, "")
         return f"no history: the run logged no metrics{ended} (state {state})"

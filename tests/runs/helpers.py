@@ -143,3 +143,37 @@ def tree_snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
         stat = path.lstat()
         snap[str(path.relative_to(root))] = (digest, stat.st_size, stat.st_mtime_ns)
     return snap
+
+
+def record_offsets(data: bytes) -> list[tuple[int, str]]:
+    """(offset, kind) of every record of a whole ``.wandb`` file, kind as ``"history"``,
+    ``"run"``...: where to cut a real file to damage it at a known place."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    from lightning_app.runs.wandb_log import BLOCK_LEN, CHUNK_HEADER_LEN, FILE_HEADER_LEN
+
+    found = []
+    pos, start, pending = FILE_HEADER_LEN, FILE_HEADER_LEN, b""
+    while pos + CHUNK_HEADER_LEN <= len(data):
+        if BLOCK_LEN - pos % BLOCK_LEN < CHUNK_HEADER_LEN:
+            pos += BLOCK_LEN - pos % BLOCK_LEN
+            continue
+        _, length, chunk_type = struct.unpack_from("<IHB", data, pos)
+        if chunk_type == 0:  # zero fill at the end
+            break
+        if chunk_type in (1, 2):  # FULL or FIRST: a record starts here
+            start, pending = pos, b""
+        pending += data[pos + CHUNK_HEADER_LEN : pos + CHUNK_HEADER_LEN + length]
+        pos += CHUNK_HEADER_LEN + length
+        if chunk_type in (1, 4):  # FULL or LAST: the record is whole
+            record = pb.Record()
+            record.ParseFromString(pending)
+            found.append((start, str(record.WhichOneof("record_type"))))
+    return found
+
+
+def first_record_offset(data: bytes, kind: str) -> int:
+    """Byte offset of the first ``kind`` record of a whole ``.wandb`` file."""
+    return next(offset for offset, found in record_offsets(data) if found == kind)

@@ -158,7 +158,7 @@ def test_duplicate_epochs_inconsistent_config_and_bad_rows(tmp_path):
     assert not [m for i, m in messages if i == "r3"]  # skipped: its reason says it all
     skipped = {s.id: s.reason for s in runs.skipped}
     assert skipped["r2"].startswith("messy.csv: unknown state 'exploded'")
-    assert skipped["r3"] == "messy.csv: no history: no rows with an epoch and a metric value"
+    assert skipped["r3"] == "messy.csv: no history: its metric values are not numbers (acc: 'oops')"
 
 
 def test_table_without_id_or_epoch_is_a_user_error(tmp_path):
