@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_app.cli_errors import (
+    TYPED_ARGS,
     UNION_MISMATCH,
     OneLineErrorParser,
     check_config_files,
@@ -36,6 +37,7 @@ from lightning_app.cli_errors import (
 from lightning_app.data import MNISTDataModule
 from lightning_app.errors import UserError, fail
 from lightning_app.model import BDRNN
+from lightning_app.paths import check_writable_dir
 from lightning_app.progress_bar import SparseRichProgressBar
 from lightning_app.tracking import (
     LogConfigCallback,
@@ -44,7 +46,7 @@ from lightning_app.tracking import (
     make_logger,
     resolve_run,
 )
-from lightning_app.tracking.run import RunIdentity, record_run
+from lightning_app.tracking.run import DEFAULT_ROOT, RunIdentity, record_run
 from lightning_app.wandb_mode import resolve_mode
 
 # Lightning 2.6 on torch 2.14 warns about its own use of a deprecated torch API on every run.
@@ -106,6 +108,7 @@ class AppCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         given = sys.argv[1:] if args is None else list(args)
         check_config_files(given)
+        TYPED_ARGS.set(tuple(given))
         # A flag outranks $WANDB_MODE, a config file's value does not (see wandb_mode); an
         # evaluation joins its trained run's group unless a flag names another.
         self.flags = {a.split("=", 1)[0] for a in given if a.startswith("--wandb.")}
@@ -121,6 +124,7 @@ class AppCLI(LightningCLI):
         problem = checkpoint_problem(config.get("ckpt_path")) if config is not None else None
         if problem:
             fail(problem)
+        check_output_paths(config if config is not None else self.config)
 
     def instantiate_classes(self) -> None:
         try:
@@ -232,6 +236,23 @@ class AppCLI(LightningCLI):
         logger = self.trainer.logger
         if isinstance(logger, WandbLogger):  # its run was started when the config was logged
             print(f"W&B run: {Path(logger.experiment.dir).parent}")
+
+
+def check_output_paths(config: Any) -> None:
+    """Every folder the command will write, checked before anything starts (one line naming
+    the flag): the run folder and its checkpoints, W&B's folder, the data folder."""
+    run_dir = config.get("run_dir")
+    root = Path(run_dir) if run_dir else DEFAULT_ROOT
+    check_writable_dir(root, "--run_dir")
+    check_writable_dir(root / "checkpoints", "--run_dir")
+    wandb = config.get("wandb")
+    if wandb is not None and getattr(wandb, "dir", None):
+        check_writable_dir(wandb.dir, "--wandb.dir")
+        check_writable_dir(Path(wandb.dir) / "wandb", "--wandb.dir")
+    data = config.get("data")
+    data_dir = data.get("init_args", {}).get("data_dir") if hasattr(data, "get") else None
+    if isinstance(data_dir, str | os.PathLike):
+        check_writable_dir(data_dir, "--data.data_dir")
 
 
 def selected_class(args: list[str], key: str) -> str | None:
