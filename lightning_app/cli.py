@@ -46,7 +46,8 @@ from lightning_app.tracking import (
     make_logger,
     resolve_run,
 )
-from lightning_app.tracking.run import DEFAULT_ROOT, RunIdentity, record_run
+from lightning_app.tracking.cleanup import end_failed_command, note_new_paths
+from lightning_app.tracking.run import DEFAULT_ROOT, ID_FILE, RunIdentity, record_run
 from lightning_app.wandb_mode import resolve_mode
 
 # Lightning 2.6 on torch 2.14 warns about its own use of a deprecated torch API on every run.
@@ -154,6 +155,9 @@ class AppCLI(LightningCLI):
         # With run=False (Python use) there is no subcommand level in the config.
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         command = str(self.subcommand or "fit")
+        check_data = getattr(self.datamodule, "check_data", None)
+        if callable(check_data):  # bad data files stop the command before anything is created
+            check_data()
         self.run = resolve_run(
             config["run_dir"],
             resuming=config.get("ckpt_path") is not None,
@@ -165,6 +169,10 @@ class AppCLI(LightningCLI):
         mode = resolve_mode(
             flag=settings.mode if "--wandb.mode" in flags else None, config=settings.mode
         )
+        self.offline = mode.mode != "online"
+        filename = config_filename(self.run.dir, command)
+        run_files = [self.run.checkpoint_dir, self.run.dir / ID_FILE, self.run.dir / filename]
+        self.new_paths = note_new_paths([self.run.dir, *run_files], Path(settings.dir))
         if self.run.trained_run is not None and "--wandb.group" not in flags:
             settings.group = trained_group(self.run.dir) or settings.group
         if config["trainer"].get("logger") in (None, True):
@@ -186,7 +194,7 @@ class AppCLI(LightningCLI):
         raw = self.config[self.subcommand] if self.subcommand else self.config
         raw["run_dir"] = run_dir
         raw["trainer"]["default_root_dir"] = run_dir
-        self.save_config_kwargs["config_filename"] = config_filename(self.run.dir, command)
+        self.save_config_kwargs["config_filename"] = filename
         self.save_config_kwargs["mode"] = mode
         try:
             trainer = super().instantiate_trainer(**kwargs)
@@ -202,6 +210,18 @@ class AppCLI(LightningCLI):
         if trainer.global_rank == 0:  # only once the run is sure to start: no folder is left
             record_run(self.run)  # behind by a rejected argument
         return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            if self.trainer.global_rank == 0:
+                end_failed_command(
+                    getattr(self, "new_paths", None),
+                    any_batch=any_batch_started(self.trainer),
+                    offline=getattr(self, "offline", True),
+                )
+            raise
 
     def after_fit(self) -> None:
         self._print_summary(f"{self.trainer.current_epoch} epochs")
@@ -236,6 +256,18 @@ class AppCLI(LightningCLI):
         logger = self.trainer.logger
         if isinstance(logger, WandbLogger):  # its run was started when the config was logged
             print(f"W&B run: {Path(logger.experiment.dir).parent}")
+
+
+def any_batch_started(trainer: L.Trainer) -> bool:
+    """Whether any loop of ``trainer`` (training, validation, test, predict) began a batch."""
+    loops = [
+        trainer.fit_loop.epoch_loop,
+        trainer.fit_loop.epoch_loop.val_loop,
+        trainer.validate_loop,
+        trainer.test_loop,
+        trainer.predict_loop,
+    ]
+    return any(getattr(loop, "batch_progress").total.started for loop in loops)  # noqa: B009
 
 
 def check_output_paths(config: Any) -> None:
