@@ -43,6 +43,18 @@ def check_writable_file(path: str | os.PathLike[str], flag: str) -> None:
     check_writable_dir(target.parent, flag)
 
 
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (what ``mkdir -p`` creates)."""
+    if path.exists() or path.is_symlink():
+        return None
+    missing = path
+    for parent in path.parents:
+        if parent.exists() or str(parent) in ("", "."):
+            break
+        missing = parent
+    return missing
+
+
 def _nearest_existing(path: Path) -> Path:
     """``path`` or its nearest ancestor that exists (file or folder)."""
     candidate = path.absolute() if not path.is_absolute() else path

@@ -19,6 +19,7 @@ import torch
 
 from lightning_app.errors import UserError
 from lightning_app.files import replacing
+from lightning_app.paths import first_missing
 
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -128,9 +129,12 @@ def _download_if_missing(dataset_class: type, root: Path) -> None:
     raw = root / dataset_class.__name__ / "raw"
     if _present(raw):
         return
+    created = first_missing(raw)  # what a failed download leaves behind, removed
     try:
         dataset_class(str(root), train=True, download=True)  # fetches all four files
     except Exception as err:  # torchvision raises bare RuntimeError/URLError/...
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise UserError(
             f"{raw}: {dataset_class.__name__} IDX files not found and could not be "
             f"downloaded ({str(err).splitlines()[0]})"

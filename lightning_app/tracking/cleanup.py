@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_app.paths import first_missing
+
 # wandb's own links at the top of its folder, repointed at each new run.
 WANDB_LINKS = ("latest-run", "debug.log", "debug-internal.log")
 
@@ -30,18 +32,6 @@ class NewPaths:
     paths: tuple[Path, ...]
     wandb_root: Path
     links: dict[str, str | None] = field(default_factory=dict)
-
-
-def first_missing(path: Path) -> Path | None:
-    """The outermost folder of ``path`` that does not exist yet (what ``mkdir -p`` creates)."""
-    if path.exists() or path.is_symlink():
-        return None
-    missing = path
-    for parent in path.parents:
-        if parent.exists() or str(parent) in ("", "."):
-            break
-        missing = parent
-    return missing
 
 
 def note_new_paths(candidates: list[Path], wandb_dir: Path) -> NewPaths:
