@@ -64,7 +64,8 @@ def end_failed_command(new: NewPaths | None, *, any_batch: bool, offline: bool) 
             wandb.teardown()  # its service must stop writing before the folder goes
     if any_batch or new is None:
         return
-    if offline and run_folder is not None and run_folder.parent == new.wandb_root:
+    ours = run_folder is not None and run_folder.parent.resolve() == new.wandb_root.resolve()
+    if offline and run_folder is not None and ours:
         shutil.rmtree(run_folder, ignore_errors=True)
         for name, target in new.links.items():
             _restore_link(new.wandb_root / name, target)
