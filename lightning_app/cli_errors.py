@@ -236,12 +236,14 @@ def trainer_problem(err: Exception) -> str:
 
 def check_config_files(args: list[str]) -> None:
     """Name the file when a ``--config`` YAML is malformed (jsonargparse's message does not)."""
-    paths = [b for a, b in itertools.pairwise(args) if a in ("-c", "--config")]
-    paths += [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
-    for path in paths:
+    paths = [(a, b) for a, b in itertools.pairwise(args) if a in ("-c", "--config")]
+    paths += [("--config", a.split("=", 1)[1]) for a in args if a.startswith("--config=")]
+    for flag, path in paths:
         try:
             with open(path) as file:
                 yaml.safe_load(file)
+        except IsADirectoryError:
+            fail(f"{flag}: {path} is a folder, not a config file")
         except OSError:
             continue  # jsonargparse reports missing files with the key's name
         except yaml.YAMLError as err:

@@ -184,10 +184,27 @@ PROBES: dict[str, tuple[Setup, list[str]]] = {
     "missing config file": (flags("--config=nope.yaml"), ["nope.yaml", "does not exist"]),
     "config file is a folder": (
         lambda t: [f"--config={(t / 'conf.yaml').mkdir() or t / 'conf.yaml'}"],
-        ["conf.yaml"],
+        ["--config:", "conf.yaml is a folder, not a config file"],
     ),
     "malformed config": (config_file("model: [16\n"), ["extra.yaml", "malformed YAML"]),
 }
+
+
+def unreadable_data(tmp_path: Path) -> list[str]:
+    raw = write_mnist(tmp_path / "data", n_train=60, n_test=20)
+    (raw / "train-images-idx3-ubyte").chmod(0)
+    return ["--data.dataset=mnist", f"--data.data_dir={tmp_path / 'data'}"]
+
+
+def read_only_run_root(tmp_path: Path) -> list[str]:
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    return [f"--run_dir={tmp_path / 'ro' / 'run'}"]
+
+
+if os.geteuid() != 0:  # root reads and writes whatever the permissions say
+    PROBES["unreadable data file"] = (unreadable_data, ["train-images-idx3-ubyte: cannot read"])
+    PROBES["read-only folder"] = (read_only_run_root, ["--run_dir:", "cannot write in"])
 
 
 @pytest.mark.parametrize("name", list(PROBES))
@@ -196,6 +213,14 @@ def test_probe(cli, tmp_path: Path, name: str) -> None:
     args = setup(tmp_path)
     before = snapshot(tmp_path)
     assert_probe(cli("fit", *TINY, *args), tmp_path, before, *needles)
+
+
+@pytest.mark.process
+def test_a_run_dir_that_is_a_file_in_a_real_process(app, tmp_path: Path) -> None:
+    """The user's journey as typed: one line, exit 2, nothing written."""
+    a_file(tmp_path)
+    before = snapshot(tmp_path)
+    assert_probe(app("fit", *TINY, "--run_dir=afile"), tmp_path, before, "--run_dir: afile")
 
 
 @pytest.mark.parametrize("command", ["validate", "test", "predict"])
