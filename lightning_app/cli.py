@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_app.cli_errors import (
+    TYPED_ARGS,
     UNION_MISMATCH,
     OneLineErrorParser,
     check_config_files,
@@ -36,6 +37,7 @@ from lightning_app.cli_errors import (
 from lightning_app.data import MNISTDataModule
 from lightning_app.errors import UserError, fail
 from lightning_app.model import BDRNN
+from lightning_app.paths import check_writable_dir
 from lightning_app.progress_bar import SparseRichProgressBar
 from lightning_app.tracking import (
     LogConfigCallback,
@@ -44,7 +46,8 @@ from lightning_app.tracking import (
     make_logger,
     resolve_run,
 )
-from lightning_app.tracking.run import RunIdentity, record_run
+from lightning_app.tracking.cleanup import end_failed_command, note_new_paths
+from lightning_app.tracking.run import DEFAULT_ROOT, ID_FILE, RunIdentity, record_run
 from lightning_app.wandb_mode import resolve_mode
 
 # Lightning 2.6 on torch 2.14 warns about its own use of a deprecated torch API on every run.
@@ -106,6 +109,7 @@ class AppCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         given = sys.argv[1:] if args is None else list(args)
         check_config_files(given)
+        TYPED_ARGS.set(tuple(given))
         # A flag outranks $WANDB_MODE, a config file's value does not (see wandb_mode); an
         # evaluation joins its trained run's group unless a flag names another.
         self.flags = {a.split("=", 1)[0] for a in given if a.startswith("--wandb.")}
@@ -121,6 +125,7 @@ class AppCLI(LightningCLI):
         problem = checkpoint_problem(config.get("ckpt_path")) if config is not None else None
         if problem:
             fail(problem)
+        check_output_paths(config if config is not None else self.config)
 
     def instantiate_classes(self) -> None:
         try:
@@ -150,6 +155,9 @@ class AppCLI(LightningCLI):
         # With run=False (Python use) there is no subcommand level in the config.
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         command = str(self.subcommand or "fit")
+        check_data = getattr(self.datamodule, "check_data", None)
+        if callable(check_data):  # bad data files stop the command before anything is created
+            check_data()
         self.run = resolve_run(
             config["run_dir"],
             resuming=config.get("ckpt_path") is not None,
@@ -161,6 +169,10 @@ class AppCLI(LightningCLI):
         mode = resolve_mode(
             flag=settings.mode if "--wandb.mode" in flags else None, config=settings.mode
         )
+        self.offline = mode.mode != "online"
+        filename = config_filename(self.run.dir, command)
+        run_files = [self.run.checkpoint_dir, self.run.dir / ID_FILE, self.run.dir / filename]
+        self.new_paths = note_new_paths([self.run.dir, *run_files], Path(settings.dir))
         if self.run.trained_run is not None and "--wandb.group" not in flags:
             settings.group = trained_group(self.run.dir) or settings.group
         if config["trainer"].get("logger") in (None, True):
@@ -182,7 +194,7 @@ class AppCLI(LightningCLI):
         raw = self.config[self.subcommand] if self.subcommand else self.config
         raw["run_dir"] = run_dir
         raw["trainer"]["default_root_dir"] = run_dir
-        self.save_config_kwargs["config_filename"] = config_filename(self.run.dir, command)
+        self.save_config_kwargs["config_filename"] = filename
         self.save_config_kwargs["mode"] = mode
         try:
             trainer = super().instantiate_trainer(**kwargs)
@@ -198,6 +210,18 @@ class AppCLI(LightningCLI):
         if trainer.global_rank == 0:  # only once the run is sure to start: no folder is left
             record_run(self.run)  # behind by a rejected argument
         return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            if self.trainer.global_rank == 0:
+                end_failed_command(
+                    getattr(self, "new_paths", None),
+                    any_batch=any_batch_started(self.trainer),
+                    offline=getattr(self, "offline", True),
+                )
+            raise
 
     def after_fit(self) -> None:
         self._print_summary(f"{self.trainer.current_epoch} epochs")
@@ -232,6 +256,35 @@ class AppCLI(LightningCLI):
         logger = self.trainer.logger
         if isinstance(logger, WandbLogger):  # its run was started when the config was logged
             print(f"W&B run: {Path(logger.experiment.dir).parent}")
+
+
+def any_batch_started(trainer: L.Trainer) -> bool:
+    """Whether any loop of ``trainer`` (training, validation, test, predict) began a batch."""
+    loops = [
+        trainer.fit_loop.epoch_loop,
+        trainer.fit_loop.epoch_loop.val_loop,
+        trainer.validate_loop,
+        trainer.test_loop,
+        trainer.predict_loop,
+    ]
+    return any(getattr(loop, "batch_progress").total.started for loop in loops)  # noqa: B009
+
+
+def check_output_paths(config: Any) -> None:
+    """Every folder the command will write, checked before anything starts (one line naming
+    the flag): the run folder and its checkpoints, W&B's folder, the data folder."""
+    run_dir = config.get("run_dir")
+    root = Path(run_dir) if run_dir else DEFAULT_ROOT
+    check_writable_dir(root, "--run_dir")
+    check_writable_dir(root / "checkpoints", "--run_dir")
+    wandb = config.get("wandb")
+    if wandb is not None and getattr(wandb, "dir", None):
+        check_writable_dir(wandb.dir, "--wandb.dir")
+        check_writable_dir(Path(wandb.dir) / "wandb", "--wandb.dir")
+    data = config.get("data")
+    data_dir = data.get("init_args", {}).get("data_dir") if hasattr(data, "get") else None
+    if isinstance(data_dir, str | os.PathLike):
+        check_writable_dir(data_dir, "--data.data_dir")
 
 
 def selected_class(args: list[str], key: str) -> str | None:

@@ -19,6 +19,7 @@ import torch
 
 from lightning_app.errors import UserError
 from lightning_app.files import replacing
+from lightning_app.paths import first_missing
 
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -32,6 +33,7 @@ IDX_FILES = (
 )
 MNIST_5K_TEST = 1000  # fixed test split of the 5k set: 100 digits per class
 SPLIT_SEED = 1234  # splits never depend on the run's seed: every run sees the same data
+EVALUATION_ORDER_SEED = 4321  # the one fixed order of every validation and test split
 
 
 def load_mnist_5k(data_dir: str | Path) -> Arrays:
@@ -127,17 +129,54 @@ def _download_if_missing(dataset_class: type, root: Path) -> None:
     raw = root / dataset_class.__name__ / "raw"
     if _present(raw):
         return
+    created = first_missing(raw)  # what a failed download leaves behind, removed
     try:
         dataset_class(str(root), train=True, download=True)  # fetches all four files
     except Exception as err:  # torchvision raises bare RuntimeError/URLError/...
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise UserError(
             f"{raw}: {dataset_class.__name__} IDX files not found and could not be "
             f"downloaded ({str(err).splitlines()[0]})"
         ) from err
 
 
+IDX_ITEM_SIZES = {8: 1, 9: 1, 11: 2, 12: 4, 13: 4, 14: 8}  # IDX type code -> bytes per value
+
+
+def check_idx_file(path: Path) -> None:
+    """Raise :class:`UserError` naming ``path`` unless its size is what its IDX header says.
+
+    torchvision reads a damaged file with an assertion or a tensor-shape error that names no
+    file; a truncated download or copy is the usual cause, so say which file and by how much.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(4)
+            size = path.stat().st_size
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_ITEM_SIZES:
+                raise UserError(f"{path}: not an IDX file (no IDX magic number)")
+            ndim = head[3]
+            dims = file.read(4 * ndim)
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or err})") from err
+    if not 1 <= ndim <= 3 or len(dims) < 4 * ndim:
+        raise UserError(f"{path}: truncated or damaged IDX header ({size} bytes)")
+    expected = (
+        4
+        + 4 * ndim
+        + IDX_ITEM_SIZES[head[2]] * int(np.prod(np.frombuffer(dims, dtype=">u4").astype(np.int64)))
+    )
+    if size < expected:
+        raise UserError(f"{path}: truncated: {size} bytes, expected {expected}")
+    if size > expected:
+        raise UserError(f"{path}: {size} bytes, expected {expected} (data after the last item)")
+
+
 def _read_torchvision(dataset_class: type, root: Path) -> Arrays:
     raw = root / dataset_class.__name__ / "raw"
+    for name in IDX_FILES:
+        check_idx_file(raw / name)
     splits = []
     for train in (True, False):
         try:

@@ -8,7 +8,14 @@ import lightning as L
 import torch
 
 from lightning_app.data.batches import TensorBatches
-from lightning_app.data.datasets import LOADERS, NORMALISATION, PREPARERS, SPLIT_SEED
+from lightning_app.data.datasets import (
+    EVALUATION_ORDER_SEED,
+    LOADERS,
+    NORMALISATION,
+    PREPARERS,
+    SPLIT_SEED,
+    Arrays,
+)
 from lightning_app.errors import UserError
 from lightning_app.seeding import run_seed
 
@@ -57,6 +64,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.val_size = DEFAULT_VAL_SIZE[dataset] if val_size is None else val_size
         self.shuffle_seed = shuffle_seed
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._arrays: Arrays | None = None
 
     def prepare_data(self) -> None:
         """Runs once per node: downloads or decompresses files; reading them is ``setup``'s."""
@@ -71,20 +79,36 @@ class MNISTDataModule(L.LightningDataModule):
                 f"data.batch_size={self.batch_size} is the global batch size and must divide "
                 f"evenly across {world_size} devices"
             )
-        train_x, train_y, test_x, test_y = LOADERS[self.dataset](self.data_dir)
+        train_x, train_y, test_x, test_y = self.check_data()
+        mean, std = NORMALISATION[self.dataset]
+        order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(SPLIT_SEED))
+        val, train = order[: self.val_size].sort().values, order[self.val_size :].sort().values
+        val = val[evaluation_order(len(val))]
+        test = evaluation_order(len(test_y))
+        self.splits = {
+            "train": (_normalise(train_x[train], mean, std), train_y[train]),
+            "val": (_normalise(train_x[val], mean, std), train_y[val]),
+            "test": (_normalise(test_x[test], mean, std), test_y[test]),
+        }
+        self._arrays = None  # the splits hold what is needed
+
+    def check_data(self) -> Arrays:
+        """Prepare and read the dataset's files, once; raise :class:`UserError` naming a file
+        that is missing or damaged, or a ``val_size`` the data cannot give.
+
+        The training CLI calls this before it creates the run's folder or its W&B run, so that
+        bad data stops the command with nothing left behind; ``setup`` reuses what was read.
+        """
+        if self._arrays is None:
+            PREPARERS[self.dataset](self.data_dir)
+            self._arrays = LOADERS[self.dataset](self.data_dir)
+        train_y = self._arrays[1]
         if not 0 < self.val_size < len(train_y):
             raise UserError(
                 f"data.val_size must be between 1 and {len(train_y) - 1} for {self.dataset}, "
                 f"got {self.val_size}"
             )
-        mean, std = NORMALISATION[self.dataset]
-        order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(SPLIT_SEED))
-        val, train = order[: self.val_size].sort().values, order[self.val_size :].sort().values
-        self.splits = {
-            "train": (_normalise(train_x[train], mean, std), train_y[train]),
-            "val": (_normalise(train_x[val], mean, std), train_y[val]),
-            "test": (_normalise(test_x, mean, std), test_y),
-        }
+        return self._arrays
 
     @property
     def seed(self) -> int:
@@ -117,6 +141,18 @@ class MNISTDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> TensorBatches:
         return self._loader("test", shuffle=False)
+
+
+def evaluation_order(size: int) -> torch.Tensor:
+    """One fixed shuffled order of a validation or test split, the same for every run.
+
+    Stored splits may be sorted by label (mnist-5k's are), so the first batches would all be
+    zeros and ``limit_val_batches=1`` would measure one digit. Applied once, when the split is
+    built, it changes which images a partial evaluation sees, never a full split's metrics; it
+    depends on no run seed, so every run evaluates the same images in the same order.
+    """
+    generator = torch.Generator().manual_seed(EVALUATION_ORDER_SEED)
+    return torch.randperm(size, generator=generator)
 
 
 def _normalise(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:

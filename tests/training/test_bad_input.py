@@ -100,7 +100,10 @@ def test_corrupt_data_file(cli, tmp_path: Path) -> None:
     images = raw / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:5000])  # truncated
     result = cli("fit", *TINY, "--data.dataset=mnist", f"--data.data_dir={tmp_path / 'data'}")
-    assert_one_line_error(result, "MNIST/raw", "corrupt")
+    assert_one_line_error(
+        result, "MNIST/raw/train-images-idx3-ubyte: truncated: 5000 bytes, expected 470416"
+    )
+    assert not Path("runs").exists() and not Path("wandb").exists()
 
 
 def test_existing_run_dir_is_never_overwritten(cli, tmp_path: Path) -> None:

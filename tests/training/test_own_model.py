@@ -157,13 +157,13 @@ def test_a_model_that_logs_no_test_acc_is_told_after_fit(own: Path, in_process) 
 MISTAKES = {
     "not-a-module": (
         "--model=variants.NotAModule",
-        "model: variants.NotAModule is not a LightningModule",
+        "--model: variants.NotAModule is not a LightningModule",
     ),
     "no-module": (
         "--model=nosuch.Net",
-        "model: cannot import nosuch.Net: No module named 'nosuch'",
+        "--model: cannot import nosuch.Net: No module named 'nosuch'",
     ),
-    "no-class": ("--model=mynet.Nope", "model: mynet has no Nope"),
+    "no-class": ("--model=mynet.Nope", "--model: mynet has no Nope"),
     "unknown-arg": ("--model.not_an_arg=1", "model.not_an_arg is not an argument of mynet.MyNet"),
     "misspelt-arg": (
         "--model.hiden=32",
