@@ -28,7 +28,7 @@ def check_writable_dir(path: str | os.PathLike[str], flag: str) -> None:
     existing = _nearest_existing(target)
     if not existing.is_dir():
         raise UserError(f"{flag}: {target} is under {existing}, which is a file, not a folder")
-    problem = _write_problem(existing)
+    problem = write_problem(existing)
     if problem is not None:
         where = "" if existing == target else f" (its nearest existing folder is {existing})"
         raise UserError(f"{flag}: cannot write in {target}{where}: {problem}")
@@ -65,7 +65,7 @@ def _nearest_existing(path: Path) -> Path:
     return Path(candidate.anchor)
 
 
-def _write_problem(folder: Path) -> str | None:
+def write_problem(folder: Path) -> str | None:
     """Why a file cannot be created in ``folder``, or None: found by creating one."""
     probe = folder / f".lightning_app-write-check-{secrets.token_hex(4)}"
     try:

@@ -2,17 +2,16 @@
 
 A path that cannot be written (a read-only or virtual file system such as ``/proc``, a file where
 a folder is needed or under one, a folder where a file is needed) is one line naming the flag and
-the path, and nothing is created: writability is tried with a temporary entry that is removed at
-once, since permission bits say nothing for root or read-only mounts.
+the path, and nothing is created: writability is tried as ``lightning_app.paths`` tries it (the
+training CLI's check), with a temporary entry removed at once.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from lightning_app.errors import UserError
+from lightning_app.paths import write_problem
 
 
 def check_output_folder(path: Path, flag: str) -> None:
@@ -52,10 +51,6 @@ def _existing_ancestor(path: Path, named: str) -> Path:
 
 
 def _try_writing_in(folder: Path, named: str) -> None:
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise UserError(f"{named}: cannot write in {folder} ({reason})") from None
-    os.close(fd)
-    os.unlink(probe)
+    problem = write_problem(folder)
+    if problem is not None:
+        raise UserError(f"{named}: cannot write in {folder} ({problem})")
