@@ -43,7 +43,8 @@ from lightning_app.sweeps.runner import (
 )
 from lightning_app.sweeps.scheduling import Scheduler, make_scheduler
 from lightning_app.sweeps.spec import SweepSpec, load_sweep
-from lightning_app.sweeps.state import StateStore, sweep_lock
+from lightning_app.sweeps.repair import repair_state, state_is_damaged
+from lightning_app.sweeps.state import PLAN_FILE, STATE_FILE, StateStore, sweep_lock
 from lightning_app.sweeps.validate import validate_runs
 from lightning_app.wandb_mode import ModeChoice, resolve_mode
 
@@ -66,7 +67,8 @@ small CPU; the numbers are the same). --cold starts each run as a new process.
 Every parameter value is parsed by the training CLI before any run starts. Run states are kept
 in SWEEP_DIR/state.json: stop the runner (Ctrl-C, or even kill -9) and run the same command again
 to finish the sweep; runs that were cut short start again from scratch (their files are moved to
-SWEEP_DIR/attempts/), finished runs never run twice, failed runs are tried again. A folder holds
+SWEEP_DIR/attempts/), finished runs never run twice, failed runs are tried again. A damaged
+state.json is refused; --repair rebuilds it from the run folders and goes on. A folder holds
 one sweep file: another file, or other --count/--seed, needs another --dir. More than
 {LARGE_SWEEP:,} runs start only with --yes.
 
@@ -146,6 +148,13 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--yes", action="store_true", help=f"Allow more than {LARGE_SWEEP:,} runs.")
     parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="Rebuild a damaged SWEEP_DIR/state.json from the run folders, then run the sweep: "
+        "finished runs stay done, half-written ones are moved to SWEEP_DIR/attempts/ and start "
+        "again, nothing is deleted (the damaged file is kept as state.json.damaged-<time>).",
+    )
+    parser.add_argument(
         "--dir", type=str | None, default=None, help="Sweep folder (default: sweeps/<name>)."
     )
     parser.add_argument(
@@ -219,6 +228,10 @@ def main(argv: list[str]) -> None:
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
     adaptive.check_folder(folder, adaptive_options)
     options = _plan_options(spec, args.count, args.seed)
+    if args.repair and args.dry_run:
+        raise UserError("--repair rewrites the sweep's state; it does not go with --dry-run")
+    if args.repair and not folder.exists():
+        raise UserError(f"--repair: {folder.root} holds no sweep ({PLAN_FILE} missing)")
     if folder.exists():
         stored = folder.check_compatible(spec, options)
         options = {name: stored.get(name) for name in options}
@@ -500,6 +513,8 @@ def _run(job: SweepJob, setup: RunSetup, launcher: Launcher) -> int:
             folder.create(spec, job.runs, job.plan_options)
         else:  # another runner may have started it between our check and the lock
             folder.check_compatible(spec, job.plan_options)
+        if args.repair:
+            _repair(job)
         progress = SweepProgress(console, spec.name)
 
         def run_runs(todo: list[PlannedRun]) -> Summary:
@@ -544,6 +559,14 @@ def _run(job: SweepJob, setup: RunSetup, launcher: Launcher) -> int:
         summary = run_runs(job.runs)
     report(summary, len(job.runs))
     return exit_status(summary)
+
+
+def _repair(job: SweepJob) -> None:
+    """``--repair``: rebuild a damaged state file (the caller holds the lock)."""
+    if not state_is_damaged(job.folder):
+        job.note(f"--repair: {job.folder.root / STATE_FILE} reads fine; nothing to repair")
+        return
+    job.note(repair_state(job.folder, [run.key for run in job.runs]).describe())
 
 
 def exit_status(summary: Summary) -> int:
