@@ -6,6 +6,7 @@ import contextlib
 import os
 import shlex
 import sys
+import tempfile
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
 from lightning_app.sweeps.ray_backend import RaySweep, check_flags
+from lightning_app.sweeps.repair import repair_state, state_is_damaged
 from lightning_app.sweeps.runner import (
     RunnerOptions,
     Summary,
@@ -43,9 +45,8 @@ from lightning_app.sweeps.runner import (
 )
 from lightning_app.sweeps.scheduling import Scheduler, make_scheduler
 from lightning_app.sweeps.spec import SweepSpec, load_sweep
-from lightning_app.sweeps.repair import repair_state, state_is_damaged
 from lightning_app.sweeps.state import PLAN_FILE, STATE_FILE, StateStore, sweep_lock
-from lightning_app.sweeps.validate import validate_runs
+from lightning_app.sweeps.validate import command_group, validate_runs
 from lightning_app.wandb_mode import ModeChoice, resolve_mode
 
 DESCRIPTION = f"""\
@@ -226,6 +227,7 @@ def main(argv: list[str]) -> None:
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
+    check_writable_folder(folder.root, "--dir" if args.dir else "--dir (default)")
     adaptive.check_folder(folder, adaptive_options)
     options = _plan_options(spec, args.count, args.seed)
     if args.repair and args.dry_run:
@@ -336,7 +338,7 @@ def _check_and_run(job: SweepJob, launcher: Launcher | None) -> int:
     flags = [a for a in job.command(job.runs[0]) if a.startswith("--wandb.mode")]
     configured = first[subcommand]["wandb"]["mode"]
     mode = resolve_mode(flag=configured if flags else None, config=configured, env=setup.env)
-    _print_header(job, setup, mode)
+    _print_header(job, setup, mode, command_group(job.template))
     if job.rounds is not None and args.dry_run:
         for line in adaptive.describe_rounds(job.rounds):
             console.print(line)
@@ -387,8 +389,14 @@ def _setup(job: SweepJob) -> RunSetup:
     return RunSetup(workers, threads, env, needs, ray)
 
 
-def _print_header(job: SweepJob, setup: RunSetup, mode: ModeChoice) -> None:
-    """The sweep's first line, and notes on flags that leave slots idle or cores oversubscribed."""
+def _print_header(
+    job: SweepJob, setup: RunSetup, mode: ModeChoice, command_group: str | None
+) -> None:
+    """The sweep's first line, and notes on flags that leave slots idle or cores oversubscribed.
+
+    ``command_group`` is the W&B group the command alone sets (its config, a --wandb.group):
+    the runner's --wandb.group=<sweep name> comes last and wins, which the line says.
+    """
     args, spec, console, gpus = job.args, job.spec, job.console, job.gpus
     workers, threads = setup.workers, setup.threads
     runs_per_gpu = args.runs_per_gpu or 1
@@ -398,7 +406,7 @@ def _print_header(job: SweepJob, setup: RunSetup, mode: ModeChoice) -> None:
     console.print(
         f"sweep {spec.name}: {spec.method}, {len(job.runs)} runs, folder {job.folder.root}; "
         f"{slots}{workers} worker(s) x {threads} thread(s) {where}; W&B {mode}; "
-        f"{job.start} start"
+        f"{job.start} start; W&B group: {spec.name} ({_group_note(spec.name, command_group)})"
     )
     if gpus and args.workers is not None and args.workers < len(gpus) * runs_per_gpu:
         console.print(
@@ -419,6 +427,15 @@ def _print_header(job: SweepJob, setup: RunSetup, mode: ModeChoice) -> None:
         console.print("note: metric and early_terminate are for W&B's server; ignored here")
 
 
+def _group_note(name: str, command_group: str | None) -> str:
+    if command_group is None or command_group == name:
+        return "the sweep's name"
+    return (
+        f"the sweep's name; the config's {command_group!r} is overridden, also under `wandb "
+        f"agent` once the command adds --wandb.group={name}"
+    )
+
+
 def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
     """How runs start: ``--cold``/``--warm``, else ``$LIGHTNING_APP_START``, else warm on Linux.
 
@@ -435,6 +452,26 @@ def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
     if value:
         raise UserError(f"${START_VAR}={environ[START_VAR]!r}: expected cold or warm")
     return "warm" if sys.platform.startswith("linux") else "cold"
+
+
+def check_writable_folder(path: Path, flag: str) -> None:
+    """Refuse, before anything is written, a folder that cannot be made or written: a file on
+    its way, or a place this user cannot write (probed with a temporary file, removed)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise UserError(f"{flag} {path}: a file, where the sweep's folder is needed")
+    if not existing.is_dir():
+        raise UserError(f"{flag} {path}: {existing} is a file, so no folder can be made under it")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".lightning_app-probe-")
+    except OSError as err:
+        raise UserError(
+            f"{flag} {path}: cannot write in {existing} ({err.strerror or err})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _gpus(flag: str | None, runs_per_gpu: int | None) -> list[str]:

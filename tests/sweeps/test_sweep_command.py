@@ -161,10 +161,6 @@ def test_a_value_the_cli_rejects_is_named(
             "must run `${interpreter} -m lightning_app",
         ),
         (lambda d: d["parameters"].update(run_dir={"value": "x"}), "set by the sweep runner"),
-        (
-            lambda d: d["command"].remove("--wandb.group=tiny"),
-            "sets wandb.group='quickstart' but the sweep is named 'tiny'",
-        ),
     ],
 )
 def test_bad_input_is_one_line(
