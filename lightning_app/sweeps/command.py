@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import sys
 import tempfile
-from argparse import RawDescriptionHelpFormatter
+from argparse import ArgumentError, RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 from rich.console import Console
 
 from lightning_app.errors import UserError
-from lightning_app.sweeps import adaptive
+from lightning_app.sweeps import adaptive, value_types
 from lightning_app.sweeps.commandline import CommandTemplate, check_command, local_command
 from lightning_app.sweeps.gpus import (
     VISIBLE,
@@ -111,6 +112,7 @@ def build_parser() -> ArgumentParser:
         description=DESCRIPTION,
         default_env=False,
         formatter_class=_HelpFormatter,
+        exit_on_error=False,
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
     parser.add_argument("sweep_file", type=str, help="The W&B sweep YAML file.")
@@ -212,7 +214,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> None:
     """Entry point of ``python -m lightning_app sweep``."""
-    args = build_parser().parse_args(argv)
+    args = parse_flags(build_parser(), argv)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.runs_per_gpu is not None and args.runs_per_gpu < 1:
@@ -267,6 +269,26 @@ def main(argv: list[str]) -> None:
         code = _check_and_run(job, early)
     if code:
         raise SystemExit(code)
+
+
+def parse_flags(parser: ArgumentParser, argv: list[str]) -> Any:
+    """The command's flags, or one line naming the flag as typed and what it accepts."""
+    try:
+        return parser.parse_args(argv)
+    except ArgumentError as err:
+        raise UserError(flag_error(parser, str(err))) from None
+
+
+def flag_error(parser: ArgumentParser, message: str) -> str:
+    """jsonargparse's multi-line complaint as one line: ``--workers 'abc': expected an integer``."""
+    key = re.search(r'Parser key "([^"]+)"', message)
+    given = re.search(r"(?:Given|Got) value: (.*)", message)
+    action = next((a for a in parser._actions if key and a.dest == key.group(1)), None)
+    hint = getattr(action, "_typehint", None)
+    if action is not None and action.option_strings and hint is not None and given is not None:
+        flag = max(action.option_strings, key=len)
+        return f"{flag} {given.group(1).strip()!r}: expected {value_types.describe_flag(hint)}"
+    return " ".join(message.split())
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,14 @@ def describe(hint: Any) -> str:
     return f"a {getattr(hint, '__name__', str(hint))}"
 
 
+def describe_flag(hint: Any) -> str:
+    """As :func:`describe`, without the null an optional flag takes when it is left out."""
+    if _is_union(hint):
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return " or ".join(dict.fromkeys(describe(arg) for arg in args))
+    return describe(hint)
+
+
 def accepts(hint: Any, text: str) -> bool:
     """Whether the training CLI takes ``--key=text`` for a key of type ``hint``."""
     try:
@@ -99,4 +107,4 @@ def _parser(hint: Any) -> ArgumentParser:
     return parser
 
 
-__all__ = ["accepts", "describe", "is_list", "key_type", "list_advice"]
+__all__ = ["accepts", "describe", "describe_flag", "is_list", "key_type", "list_advice"]
