@@ -90,10 +90,23 @@ def _subparser(subcommand: str) -> Any:
     return training_parser()._subcommands_action._name_parser_map[subcommand]
 
 
+def _value_refusal(
+    name: str,
+    value: Any,
+    subcommand: str,
+    base: Any,
+    parameters: Sequence[SweepParameter],
+    err: ParseError,
+) -> str:
+    """Why the CLI refused ``--name=value``: in the key's own type where it can be told (the
+    parser's own message names the whole ``model`` Union for ``model.hidden_size``)."""
+    typehint = value_types.key_type(_subparser(subcommand), base[subcommand], name)
+    told = _refusal(name, value, typehint, parameters) if typehint is not None else None
+    return told or f"parameters.{name}: the CLI rejects --{name}={value}: {err}"
+
+
 def _refusal(name: str, value: Any, hint: Any, parameters: Sequence[SweepParameter]) -> str | None:
-    """The value's fault in the key's own terms (None: the key's type cannot be told)."""
-    if hint is None:
-        return None
+    """The value's fault in the key's own terms (None: nothing more to say than the parser)."""
     if value_types.is_list(hint) and not isinstance(value, list):
         param = next(p for p in parameters if p.name == name)
         values = param.grid_values() if param.distribution in GRID_KINDS else [value]
@@ -111,10 +124,6 @@ def _refusal(name: str, value: Any, hint: Any, parameters: Sequence[SweepParamet
     if not value_types.accepts(hint, str(value)):
         return f"parameter {name} value {value!r}: expected {value_types.describe(hint)}"
     return None
-
-
-def _parser_refusal(name: str, value: Any, err: ParseError) -> str:
-    return f"parameters.{name}: the CLI rejects --{name}={value}: {err}"
 
 
 def validate_runs(
@@ -164,9 +173,9 @@ def validate_runs(
             try:
                 parse(cli_arguments(template, {name: value}, runner_args))
             except ParseError as err:
-                hint = value_types.key_type(_subparser(subcommand), base[subcommand], name)
-                told = _refusal(name, value, hint, parameters)
-                raise UserError(f"{where}: {told or _parser_refusal(name, value, err)}") from None
+                raise UserError(
+                    f"{where}: {_value_refusal(name, value, subcommand, base, parameters, err)}"
+                ) from None
     if not runs:
         return base
     try:
