@@ -35,7 +35,7 @@ from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
 from lightning_app.sweeps.ray_backend import RaySweep, check_flags
-from lightning_app.sweeps.repair import repair_state, state_is_damaged
+from lightning_app.sweeps.repair import repair_state, state_needs_repair
 from lightning_app.sweeps.runner import (
     RunnerOptions,
     Summary,
@@ -288,6 +288,9 @@ def flag_error(parser: ArgumentParser, message: str) -> str:
     if action is not None and action.option_strings and hint is not None and given is not None:
         flag = max(action.option_strings, key=len)
         return f"{flag} {given.group(1).strip()!r}: expected {value_types.describe_flag(hint)}"
+    if action is not None and action.option_strings and key is not None:
+        rest = message[key.end() :].lstrip(": ")
+        return f"{max(action.option_strings, key=len)}: {' '.join(rest.split())}"
     return " ".join(message.split())
 
 
@@ -621,8 +624,8 @@ def _run(job: SweepJob, setup: RunSetup, launcher: Launcher) -> int:
 
 
 def _repair(job: SweepJob) -> None:
-    """``--repair``: rebuild a damaged state file (the caller holds the lock)."""
-    if not state_is_damaged(job.folder):
+    """``--repair``: rebuild a damaged or missing state file (the caller holds the lock)."""
+    if not state_needs_repair(job.folder):
         job.note(f"--repair: {job.folder.root / STATE_FILE} reads fine; nothing to repair")
         return
     job.note(repair_state(job.folder, [run.key for run in job.runs]).describe())

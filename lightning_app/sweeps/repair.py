@@ -47,8 +47,10 @@ class Repaired:
         )
 
 
-def state_is_damaged(folder: SweepFolder) -> bool:
-    """Whether the folder's state file exists and cannot be read."""
+def state_needs_repair(folder: SweepFolder) -> bool:
+    """Whether the folder's state file is missing (deleted) or cannot be read."""
+    if not (folder.root / STATE_FILE).is_file():
+        return True
     try:
         StateStore(folder.root)
     except UserError:

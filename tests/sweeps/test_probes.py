@@ -152,9 +152,19 @@ FLAG_PROBES: dict[str, tuple[list[str], str]] = {
     "--repair with --dry-run": (["--repair", "--dry-run"], "--repair"),
     "--repair with no sweep": (["--repair"], "--repair: sweeps/tiny holds no sweep"),
     "--cold and --warm": (["--cold", "--warm"], "--cold and --warm"),
-    "--workers abc": (["--workers", "abc"], "--workers"),
-    "--wandb-mode bogus": (["--wandb-mode", "bogus"], "--wandb-mode"),
+    "--workers abc": (["--workers", "abc"], "--workers 'abc': expected an integer"),
+    "--wandb-mode bogus": (
+        ["--wandb-mode", "bogus"],
+        "--wandb-mode 'bogus': expected one of o",  # offline, online, disabled in any order
+    ),
     "an unknown flag": (["--bogus"], "--bogus"),
+    "--count 0": (["--count", "0"], "--count must be positive, got 0"),
+    "--threads 0": (["--threads", "0"], "--threads must be at least 1"),
+    "--config that does not exist": (
+        ["--config", "/nonexistent/flags.yaml"],
+        "--config: File does not exist: '/nonexistent/flags.yaml'",
+    ),
+    "--backend bogus": (["--backend", "bogus"], "--backend 'bogus': expected one of local, ray"),
     "--dir not writable": (["--dir", "/proc/sweep"], "--dir /proc/sweep: cannot write in /proc"),
 }
 

@@ -147,3 +147,11 @@ def test_the_command_names_repair_and_repair_finishes_the_sweep_once(
     again = sweep_cli(str(path), "--repair")  # a readable state: nothing to repair
     assert again.returncode == 0 and "nothing to repair" in again.stdout
     assert len(launcher.requests) == 1
+
+    state.unlink()  # a deleted state file: rebuilt too, and no finished run runs again
+    rebuilt = sweep_cli(str(path), "--repair")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "repaired state.json: 3 run(s) done, 0 failed, 0 half-written" in rebuilt.stdout
+    assert len(launcher.requests) == 1 and all(
+        r.status == "done" for r in StateStore(root).runs.values()
+    )
