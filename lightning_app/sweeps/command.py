@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
 import shlex
@@ -288,6 +289,12 @@ def flag_error(parser: ArgumentParser, message: str) -> str:
     if action is not None and action.option_strings and hint is not None and given is not None:
         flag = max(action.option_strings, key=len)
         return f"{flag} {given.group(1).strip()!r}: expected {value_types.describe_flag(hint)}"
+    unknown = re.match(r"unrecognized arguments: (\S+)", message, re.IGNORECASE)
+    if unknown is not None:
+        flags = [f for a in parser._actions for f in a.option_strings if f.startswith("--")]
+        close = difflib.get_close_matches(unknown.group(1).split("=")[0], flags, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{' '.join(message.split())}{hint}"
     if action is not None and action.option_strings and key is not None:
         rest = message[key.end() :].lstrip(": ")
         return f"{max(action.option_strings, key=len)}: {' '.join(rest.split())}"

@@ -21,6 +21,12 @@ from tests.sweeps.fakes import SUCCEED, use_children
 Edit = Callable[[dict[str, Any]], None]
 
 
+@pytest.fixture(autouse=True)
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe that is wrongly accepted starts trivial children, not trainings."""
+    use_children(monkeypatch, lambda request: SUCCEED)
+
+
 def snapshot(root: Path) -> dict[str, bytes | None]:
     """Every path under ``root``: a file's bytes, None for a folder."""
     return {
@@ -158,6 +164,10 @@ FLAG_PROBES: dict[str, tuple[list[str], str]] = {
         "--wandb-mode 'bogus': expected one of o",  # offline, online, disabled in any order
     ),
     "an unknown flag": (["--bogus"], "--bogus"),
+    "a misspelt flag": (
+        ["--wokers", "2"],
+        "unrecognized arguments: --wokers 2 (did you mean --workers?)",
+    ),
     "--count 0": (["--count", "0"], "--count must be positive, got 0"),
     "--threads 0": (["--threads", "0"], "--threads must be at least 1"),
     "--config that does not exist": (
@@ -216,9 +226,8 @@ def test_a_sweep_file_that_is_not_one_is_one_line(
 
 
 def test_a_damaged_state_is_one_line_naming_repair(
-    sweep_cli: Callable[..., InProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sweep_cli: Callable[..., InProcess], tmp_path: Path
 ) -> None:
-    use_children(monkeypatch, lambda request: SUCCEED)
     path = sweep_file(tmp_path, {"seed_everything": {"values": [1]}})
     assert sweep_cli(str(path)).returncode == 0
     state = tmp_path / "sweeps" / "tiny" / "state.json"
