@@ -362,7 +362,6 @@ def _check_and_run(job: SweepJob, launcher: Launcher | None) -> int:
         job.runs,
         spec.parameters,
         job.runner_args(job.runs[0]),
-        spec.name,
         str(spec.path),
     )
     setup = _setup(job)

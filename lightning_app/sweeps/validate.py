@@ -131,7 +131,6 @@ def validate_runs(
     runs: Sequence[PlannedRun],
     parameters: Sequence[SweepParameter],
     runner_args: Sequence[str],
-    sweep_name: str,
     where: str,
 ) -> Mapping[str, Any]:
     """Parse the command, each parameter value and the first run; return the first run's config.
