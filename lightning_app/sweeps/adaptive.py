@@ -256,6 +256,14 @@ def describe_rounds(rounds: Rounds) -> list[str]:
 # -- the record -----------------------------------------------------------------------------------
 
 
+def _has_runs(folder: SweepFolder) -> bool:
+    """Whether the folder's state records runs (a damaged state: it did once)."""
+    try:
+        return bool(StateStore(folder.root).runs)
+    except UserError:
+        return True
+
+
 def check_folder(folder: SweepFolder, options: AdaptiveOptions | None) -> None:
     """Refuse to mix a fixed and an adaptive sweep in one folder, or change the design."""
     if not folder.exists():
@@ -269,7 +277,7 @@ def check_folder(folder: SweepFolder, options: AdaptiveOptions | None) -> None:
             )
         return
     if not path.is_file():
-        if (folder.root / STATE_FILE).is_file() and StateStore(folder.root).runs:
+        if (folder.root / STATE_FILE).is_file() and _has_runs(folder):
             raise UserError(
                 f"{folder.root} holds a fixed sweep started without --adaptive; pass --dir for "
                 "an adaptive one"

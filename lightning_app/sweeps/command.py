@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
+import re
 import shlex
 import sys
-from argparse import RawDescriptionHelpFormatter
+import tempfile
+from argparse import ArgumentError, RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 from rich.console import Console
 
 from lightning_app.errors import UserError
-from lightning_app.sweeps import adaptive
+from lightning_app.sweeps import adaptive, value_types
 from lightning_app.sweeps.commandline import CommandTemplate, check_command, local_command
 from lightning_app.sweeps.gpus import (
     VISIBLE,
@@ -33,6 +36,7 @@ from lightning_app.sweeps.layout import SweepFolder
 from lightning_app.sweeps.plan import LARGE_SWEEP, PlannedRun, plan_runs
 from lightning_app.sweeps.progress import SweepProgress, format_duration
 from lightning_app.sweeps.ray_backend import RaySweep, check_flags
+from lightning_app.sweeps.repair import repair_state, state_needs_repair
 from lightning_app.sweeps.runner import (
     RunnerOptions,
     Summary,
@@ -43,8 +47,8 @@ from lightning_app.sweeps.runner import (
 )
 from lightning_app.sweeps.scheduling import Scheduler, make_scheduler
 from lightning_app.sweeps.spec import SweepSpec, load_sweep
-from lightning_app.sweeps.state import StateStore, sweep_lock
-from lightning_app.sweeps.validate import validate_runs
+from lightning_app.sweeps.state import PLAN_FILE, STATE_FILE, StateStore, sweep_lock
+from lightning_app.sweeps.validate import command_group, validate_runs
 from lightning_app.wandb_mode import ModeChoice, resolve_mode
 
 DESCRIPTION = f"""\
@@ -66,7 +70,8 @@ small CPU; the numbers are the same). --cold starts each run as a new process.
 Every parameter value is parsed by the training CLI before any run starts. Run states are kept
 in SWEEP_DIR/state.json: stop the runner (Ctrl-C, or even kill -9) and run the same command again
 to finish the sweep; runs that were cut short start again from scratch (their files are moved to
-SWEEP_DIR/attempts/), finished runs never run twice, failed runs are tried again. A folder holds
+SWEEP_DIR/attempts/), finished runs never run twice, failed runs are tried again. A damaged
+state.json is refused; --repair rebuilds it from the run folders and goes on. A folder holds
 one sweep file: another file, or other --count/--seed, needs another --dir. More than
 {LARGE_SWEEP:,} runs start only with --yes.
 
@@ -108,6 +113,7 @@ def build_parser() -> ArgumentParser:
         description=DESCRIPTION,
         default_env=False,
         formatter_class=_HelpFormatter,
+        exit_on_error=False,
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with these options.")
     parser.add_argument("sweep_file", type=str, help="The W&B sweep YAML file.")
@@ -145,6 +151,13 @@ def build_parser() -> ArgumentParser:
         "--dry-run", action="store_true", help="Check the sweep and print each run's command."
     )
     parser.add_argument("--yes", action="store_true", help=f"Allow more than {LARGE_SWEEP:,} runs.")
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="Rebuild a damaged SWEEP_DIR/state.json from the run folders, then run the sweep: "
+        "finished runs stay done, half-written ones are moved to SWEEP_DIR/attempts/ and start "
+        "again, nothing is deleted (the damaged file is kept as state.json.damaged-<time>).",
+    )
     parser.add_argument(
         "--dir", type=str | None, default=None, help="Sweep folder (default: sweeps/<name>)."
     )
@@ -202,7 +215,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> None:
     """Entry point of ``python -m lightning_app sweep``."""
-    args = build_parser().parse_args(argv)
+    args = parse_flags(build_parser(), argv)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.runs_per_gpu is not None and args.runs_per_gpu < 1:
@@ -217,8 +230,13 @@ def main(argv: list[str]) -> None:
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
+    check_writable_folder(folder.root, "--dir" if args.dir else "--dir (default)")
     adaptive.check_folder(folder, adaptive_options)
     options = _plan_options(spec, args.count, args.seed)
+    if args.repair and args.dry_run:
+        raise UserError("--repair rewrites the sweep's state; it does not go with --dry-run")
+    if args.repair and not folder.exists():
+        raise UserError(f"--repair: {folder.root} holds no sweep ({PLAN_FILE} missing)")
     if folder.exists():
         stored = folder.check_compatible(spec, options)
         options = {name: stored.get(name) for name in options}
@@ -252,6 +270,35 @@ def main(argv: list[str]) -> None:
         code = _check_and_run(job, early)
     if code:
         raise SystemExit(code)
+
+
+def parse_flags(parser: ArgumentParser, argv: list[str]) -> Any:
+    """The command's flags, or one line naming the flag as typed and what it accepts."""
+    try:
+        return parser.parse_args(argv)
+    except ArgumentError as err:
+        raise UserError(flag_error(parser, str(err))) from None
+
+
+def flag_error(parser: ArgumentParser, message: str) -> str:
+    """jsonargparse's multi-line complaint as one line: ``--workers 'abc': expected an integer``."""
+    key = re.search(r'Parser key "([^"]+)"', message)
+    given = re.search(r"(?:Given|Got) value: (.*)", message)
+    action = next((a for a in parser._actions if key and a.dest == key.group(1)), None)
+    hint = getattr(action, "_typehint", None)
+    if action is not None and action.option_strings and hint is not None and given is not None:
+        flag = max(action.option_strings, key=len)
+        return f"{flag} {given.group(1).strip()!r}: expected {value_types.describe_flag(hint)}"
+    unknown = re.match(r"unrecognized arguments: (\S+)", message, re.IGNORECASE)
+    if unknown is not None:
+        flags = [f for a in parser._actions for f in a.option_strings if f.startswith("--")]
+        close = difflib.get_close_matches(unknown.group(1).split("=")[0], flags, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{' '.join(message.split())}{hint}"
+    if action is not None and action.option_strings and key is not None:
+        rest = message[key.end() :].lstrip(": ")
+        return f"{max(action.option_strings, key=len)}: {' '.join(rest.split())}"
+    return " ".join(message.split())
 
 
 @dataclass(frozen=True)
@@ -315,7 +362,6 @@ def _check_and_run(job: SweepJob, launcher: Launcher | None) -> int:
         job.runs,
         spec.parameters,
         job.runner_args(job.runs[0]),
-        spec.name,
         str(spec.path),
     )
     setup = _setup(job)
@@ -323,7 +369,7 @@ def _check_and_run(job: SweepJob, launcher: Launcher | None) -> int:
     flags = [a for a in job.command(job.runs[0]) if a.startswith("--wandb.mode")]
     configured = first[subcommand]["wandb"]["mode"]
     mode = resolve_mode(flag=configured if flags else None, config=configured, env=setup.env)
-    _print_header(job, setup, mode)
+    _print_header(job, setup, mode, command_group(job.template))
     if job.rounds is not None and args.dry_run:
         for line in adaptive.describe_rounds(job.rounds):
             console.print(line)
@@ -374,8 +420,14 @@ def _setup(job: SweepJob) -> RunSetup:
     return RunSetup(workers, threads, env, needs, ray)
 
 
-def _print_header(job: SweepJob, setup: RunSetup, mode: ModeChoice) -> None:
-    """The sweep's first line, and notes on flags that leave slots idle or cores oversubscribed."""
+def _print_header(
+    job: SweepJob, setup: RunSetup, mode: ModeChoice, command_group: str | None
+) -> None:
+    """The sweep's first line, and notes on flags that leave slots idle or cores oversubscribed.
+
+    ``command_group`` is the W&B group the command alone sets (its config, a --wandb.group):
+    the runner's --wandb.group=<sweep name> comes last and wins, which the line says.
+    """
     args, spec, console, gpus = job.args, job.spec, job.console, job.gpus
     workers, threads = setup.workers, setup.threads
     runs_per_gpu = args.runs_per_gpu or 1
@@ -385,7 +437,7 @@ def _print_header(job: SweepJob, setup: RunSetup, mode: ModeChoice) -> None:
     console.print(
         f"sweep {spec.name}: {spec.method}, {len(job.runs)} runs, folder {job.folder.root}; "
         f"{slots}{workers} worker(s) x {threads} thread(s) {where}; W&B {mode}; "
-        f"{job.start} start"
+        f"{job.start} start; W&B group: {spec.name} ({_group_note(spec.name, command_group)})"
     )
     if gpus and args.workers is not None and args.workers < len(gpus) * runs_per_gpu:
         console.print(
@@ -406,6 +458,15 @@ def _print_header(job: SweepJob, setup: RunSetup, mode: ModeChoice) -> None:
         console.print("note: metric and early_terminate are for W&B's server; ignored here")
 
 
+def _group_note(name: str, command_group: str | None) -> str:
+    if command_group is None or command_group == name:
+        return "the sweep's name"
+    return (
+        f"the sweep's name; the config's {command_group!r} is overridden, also under `wandb "
+        f"agent` once the command adds --wandb.group={name}"
+    )
+
+
 def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
     """How runs start: ``--cold``/``--warm``, else ``$LIGHTNING_APP_START``, else warm on Linux.
 
@@ -422,6 +483,26 @@ def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
     if value:
         raise UserError(f"${START_VAR}={environ[START_VAR]!r}: expected cold or warm")
     return "warm" if sys.platform.startswith("linux") else "cold"
+
+
+def check_writable_folder(path: Path, flag: str) -> None:
+    """Refuse, before anything is written, a folder that cannot be made or written: a file on
+    its way, or a place this user cannot write (probed with a temporary file, removed)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise UserError(f"{flag} {path}: a file, where the sweep's folder is needed")
+    if not existing.is_dir():
+        raise UserError(f"{flag} {path}: {existing} is a file, so no folder can be made under it")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".lightning_app-probe-")
+    except OSError as err:
+        raise UserError(
+            f"{flag} {path}: cannot write in {existing} ({err.strerror or err})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _gpus(flag: str | None, runs_per_gpu: int | None) -> list[str]:
@@ -500,6 +581,8 @@ def _run(job: SweepJob, setup: RunSetup, launcher: Launcher) -> int:
             folder.create(spec, job.runs, job.plan_options)
         else:  # another runner may have started it between our check and the lock
             folder.check_compatible(spec, job.plan_options)
+        if args.repair:
+            _repair(job)
         progress = SweepProgress(console, spec.name)
 
         def run_runs(todo: list[PlannedRun]) -> Summary:
@@ -544,6 +627,14 @@ def _run(job: SweepJob, setup: RunSetup, launcher: Launcher) -> int:
         summary = run_runs(job.runs)
     report(summary, len(job.runs))
     return exit_status(summary)
+
+
+def _repair(job: SweepJob) -> None:
+    """``--repair``: rebuild a damaged or missing state file (the caller holds the lock)."""
+    if not state_needs_repair(job.folder):
+        job.note(f"--repair: {job.folder.root / STATE_FILE} reads fine; nothing to repair")
+        return
+    job.note(repair_state(job.folder, [run.key for run in job.runs]).describe())
 
 
 def exit_status(summary: Summary) -> int:

@@ -7,6 +7,7 @@ sweeps/<name>/
   state.json            each started run's status and attempts (rewritten atomically)
   <key>/                a run's folder: its --run_dir and --wandb.dir
     run.log             the run's stdout and stderr
+    exit.json           the run's exit status, written by the runner when it saw the run end
     config.yaml, wandb_id, checkpoints/, wandb/offline-run-*/run-<id>.wandb
   attempts/<key>/<n>-<outcome>/   earlier attempts of a retried or interrupted run, kept whole
 ```
@@ -35,6 +36,8 @@ from lightning_app.sweeps.state import FORMAT, LOCK_FILE, PLAN_FILE, STATE_FILE,
 SWEEP_COPY = "sweep.yaml"
 ATTEMPTS = "attempts"
 LOG_NAME = "run.log"
+EXIT_FILE = "exit.json"
+"""The runner's record, in the run's own folder, of how the run ended (what ``--repair`` reads)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class SweepFolder:
 
     def log_path(self, key: str) -> Path:
         return self.root / key / LOG_NAME
+
+    def exit_path(self, key: str) -> Path:
+        return self.root / key / EXIT_FILE
 
     def rel(self, path: Path) -> str:
         return os.path.relpath(path, self.root)

@@ -51,7 +51,7 @@ from lightning_app.sweeps.processes import (
 )
 from lightning_app.sweeps.progress import SweepProgress
 from lightning_app.sweeps.scheduling import CpuSlots, Scheduler
-from lightning_app.sweeps.state import Attempt, RunRecord, StateStore
+from lightning_app.sweeps.state import Attempt, RunRecord, StateStore, write_json_durable
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -220,8 +220,9 @@ class SweepRunner:
         number = len(record.attempts) + 1
         if record.attempts:
             previous = record.attempts[-1]
-            previous.moved_to = self.folder.move_aside(
-                run.key, previous.number, previous.outcome or "interrupted"
+            previous.moved_to = (
+                self.folder.move_aside(run.key, previous.number, previous.outcome or "interrupted")
+                or previous.moved_to  # moved already (by ``--repair``)
             )
         else:
             self.folder.move_aside(run.key, 0, "unrecorded")  # a folder no attempt owns
@@ -273,6 +274,7 @@ class SweepRunner:
                 self.store.save()
                 continue
             summary.durations.append(seconds)
+            self._record_exit(key, attempt)
             if code == 0:
                 attempt.outcome = record.status = "done"
                 summary.done += 1
@@ -297,6 +299,15 @@ class SweepRunner:
                         f"{self.folder.root / log}"
                     )
             self.store.save()
+
+    def _record_exit(self, key: str, attempt: Attempt) -> None:
+        """The exit status beside the run's files, written before ``state.json`` says so: the
+        evidence ``sweep --repair`` keeps a finished run by when the state file is damaged."""
+        with contextlib.suppress(OSError):  # the state file stays the record; this is a copy
+            write_json_durable(
+                self.folder.exit_path(key),
+                {"exit_code": attempt.exit_code, "attempt": attempt.number, "ended": attempt.ended},
+            )
 
     def _stop_all(self) -> int:
         """Stop every live run (process group: TERM, then KILL) and record it interrupted."""

@@ -135,9 +135,14 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read ``path`` and check everything that can be checked without the training CLI."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: no such sweep file") from None
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"{path}: not a text file in UTF-8 (byte {err.object[err.start]:#04x} at offset "
+            f"{err.start})"
+        ) from None
     except OSError as err:
         raise UserError(f"{path}: cannot read sweep file: {err.strerror or err}") from None
     try:

@@ -118,10 +118,15 @@ def _load_runs(path: Path) -> dict[str, RunRecord]:
             )
             for key, raw in data["runs"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise UserError(
-            f"{path}: unreadable sweep state ({err}); it is not ours to repair"
+            f"{path}: unreadable sweep state ({_one_line(err)}); rerun with --repair to rebuild "
+            "it from the run folders"
         ) from err
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from lightning_app.errors import UserError
+from lightning_app.sweeps import value_types
 from lightning_app.sweeps.commandline import RUNNER_KEYS, CommandTemplate, cli_arguments
 from lightning_app.sweeps.plan import PlannedRun
 from lightning_app.sweeps.spec import GRID_KINDS, SweepParameter
@@ -74,12 +75,62 @@ def known_keys(config: Any) -> set[str]:
     return keys
 
 
+def command_group(template: CommandTemplate) -> str | None:
+    """The W&B group the sweep's command sets (its config file or a ``--wandb.group``)."""
+    fixed = cli_arguments(template, {})
+    subcommand = fixed[0] if fixed else ""
+    try:
+        group = parse(fixed)[subcommand]["wandb"]["group"]
+    except (ParseError, KeyError, TypeError):
+        return None
+    return str(group) if group is not None else None
+
+
+def _subparser(subcommand: str) -> Any:
+    return training_parser()._subcommands_action._name_parser_map[subcommand]
+
+
+def _value_refusal(
+    name: str,
+    value: Any,
+    subcommand: str,
+    base: Any,
+    parameters: Sequence[SweepParameter],
+    err: ParseError,
+) -> str:
+    """Why the CLI refused ``--name=value``: in the key's own type where it can be told (the
+    parser's own message names the whole ``model`` Union for ``model.hidden_size``)."""
+    typehint = value_types.key_type(_subparser(subcommand), base[subcommand], name)
+    told = _refusal(name, value, typehint, parameters) if typehint is not None else None
+    return told or f"parameters.{name}: the CLI rejects --{name}={value}: {err}"
+
+
+def _refusal(name: str, value: Any, hint: Any, parameters: Sequence[SweepParameter]) -> str | None:
+    """The value's fault in the key's own terms (None: nothing more to say than the parser)."""
+    if value_types.is_list(hint) and not isinstance(value, list):
+        param = next(p for p in parameters if p.name == name)
+        values = param.grid_values() if param.distribution in GRID_KINDS else [value]
+        return f"parameter {name} value {value!r}: {value_types.list_advice(name, values)}"
+    if value is None:
+        return (
+            f"parameter {name} value null: W&B passes it as --{name}=None, the text None, "
+            f"not null; expected {value_types.describe(hint)}"
+        )
+    if isinstance(value, list | dict) and not value_types.accepts(hint, str(value)):
+        return (
+            f"parameter {name} value {value!r}: W&B passes it as --{name}={value}, which does not "
+            f"read back as {value_types.describe(hint)} (a quote inside an item breaks it)"
+        )
+    if not value_types.accepts(hint, str(value)):
+        return f"parameter {name} value {value!r}: expected {value_types.describe(hint)}"
+    return None
+
+
 def validate_runs(
     template: CommandTemplate,
     runs: Sequence[PlannedRun],
     parameters: Sequence[SweepParameter],
     runner_args: Sequence[str],
-    sweep_name: str,
     where: str,
 ) -> Mapping[str, Any]:
     """Parse the command, each parameter value and the first run; return the first run's config.
@@ -101,13 +152,6 @@ def validate_runs(
         base = parse(fixed)
     except ParseError as err:
         raise UserError(f"{where}: the command does not parse: {err}") from None
-    own_group = parse(cli_arguments(template, {}))[subcommand]["wandb"]["group"]
-    if own_group is not None and own_group != sweep_name:
-        raise UserError(
-            f"{where}: the command's config sets wandb.group={own_group!r} but the sweep is "
-            f"named {sweep_name!r}; add --wandb.group={sweep_name} to the command so runs "
-            "started by `wandb agent` are grouped like local ones"
-        )
     keys = known_keys(base[subcommand]) if subcommand in SUBCOMMANDS else set()
     for name in names:
         if name not in keys and name != "config":
@@ -129,7 +173,7 @@ def validate_runs(
                 parse(cli_arguments(template, {name: value}, runner_args))
             except ParseError as err:
                 raise UserError(
-                    f"{where}: parameters.{name}: the CLI rejects --{name}={value}: {err}"
+                    f"{where}: {_value_refusal(name, value, subcommand, base, parameters, err)}"
                 ) from None
     if not runs:
         return base
