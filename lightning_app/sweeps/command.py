@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from argparse import ArgumentError, RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
 from rich.console import Console
 
 from lightning_app.errors import UserError
+from lightning_app.paths import check_writable_dir
 from lightning_app.sweeps import adaptive, value_types
 from lightning_app.sweeps.commandline import CommandTemplate, check_command, local_command
 from lightning_app.sweeps.gpus import (
@@ -230,7 +230,7 @@ def main(argv: list[str]) -> None:
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
-    check_writable_folder(folder.root, "--dir" if args.dir else "--dir (default)")
+    check_writable_dir(folder.root, "--dir" if args.dir else "--dir (default)")
     adaptive.check_folder(folder, adaptive_options)
     options = _plan_options(spec, args.count, args.seed)
     if args.repair and args.dry_run:
@@ -483,26 +483,6 @@ def start_method(cold: bool, warm: bool, environ: Mapping[str, str]) -> Start:
     if value:
         raise UserError(f"${START_VAR}={environ[START_VAR]!r}: expected cold or warm")
     return "warm" if sys.platform.startswith("linux") else "cold"
-
-
-def check_writable_folder(path: Path, flag: str) -> None:
-    """Refuse, before anything is written, a folder that cannot be made or written: a file on
-    its way, or a place this user cannot write (probed with a temporary file, removed)."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing == path and not path.is_dir():
-        raise UserError(f"{flag} {path}: a file, where the sweep's folder is needed")
-    if not existing.is_dir():
-        raise UserError(f"{flag} {path}: {existing} is a file, so no folder can be made under it")
-    try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".lightning_app-probe-")
-    except OSError as err:
-        raise UserError(
-            f"{flag} {path}: cannot write in {existing} ({err.strerror or err})"
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
 
 
 def _gpus(flag: str | None, runs_per_gpu: int | None) -> list[str]:

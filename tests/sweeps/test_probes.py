@@ -175,7 +175,10 @@ FLAG_PROBES: dict[str, tuple[list[str], str]] = {
         "--config: File does not exist: '/nonexistent/flags.yaml'",
     ),
     "--backend bogus": (["--backend", "bogus"], "--backend 'bogus': expected one of local, ray"),
-    "--dir not writable": (["--dir", "/proc/sweep"], "--dir /proc/sweep: cannot write in /proc"),
+    "--dir not writable": (
+        ["--dir", "/proc/sweep"],
+        "--dir: cannot write in /proc/sweep (its nearest existing folder is /proc)",
+    ),
 }
 
 
@@ -196,9 +199,9 @@ def test_dir_that_is_a_file_or_under_one_is_one_line(
     a_file.write_text("mine")
     before = snapshot(tmp_path)
     line = refused(sweep_cli(str(path), "--dir", str(a_file)), before, tmp_path)
-    assert f"--dir {a_file}: a file, where the sweep's folder is needed" in line
+    assert f"--dir: {a_file} is a file, not a folder" in line
     line = refused(sweep_cli(str(path), "--dir", str(a_file / "sub" / "x")), before, tmp_path)
-    assert f"--dir {a_file / 'sub' / 'x'}: {a_file} is a file" in line
+    assert f"--dir: {a_file / 'sub' / 'x'} is under {a_file}, which is a file" in line
 
 
 @pytest.mark.parametrize(
