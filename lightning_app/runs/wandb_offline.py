@@ -81,6 +81,8 @@ class FileResult:
     """For an evaluation's file: its run id and job type (never merged into a history)."""
     group: str | None = None
     """The run's group, when its run record was read (even if the run is skipped)."""
+    text_metrics: dict[str, int] = field(default_factory=dict)
+    """Metrics the run logged as text at least once, with how many times (never numbers)."""
     empty_part_of: str | None = None
     """For a file with no history (or no run record yet): its run id, so that a resumed run's
     killed part is folded into the run its other parts make rather than listed as skipped."""
@@ -131,12 +133,13 @@ def read_run_file(
     if decoded is None:
         result.filtered_out = True
         return result
-    header, config, rows, exit_code, undecodable, nonfinite = decoded
+    header, config, rows, exit_code, undecodable, nonfinite, text = decoded
     if header is None:
         result.empty_part_of = _file_run_id(path)  # the writer died before the run record
         result.skipped = _no_run_record_reason(len(data), problems)
         return result
     result.group = header.group
+    result.text_metrics = text
     if header.job_type in EVALUATION_JOB_TYPES:
         result.evaluation = (header.id, header.job_type)
         trained = config.get("trained_run")
@@ -217,6 +220,18 @@ def _read_warnings(
     for metric, count in nonfinite.items():
         warnings.append(f"{metric} has {count} NaN/inf values (kept as logged)")
     return warnings
+
+
+def _text_warnings(result: FileResult, run_id: str, where: str) -> list[RunWarning]:
+    """A metric logged as text is named as text, so an analysis short of runs says why."""
+    return [
+        RunWarning(
+            run_id,
+            f"{where}: {metric} was logged as text {count} time(s); read as missing",
+            not_numbers=metric,
+        )
+        for metric, count in result.text_metrics.items()
+    ]
 
 
 def combine_same_run(results: Sequence[FileResult], root: Path) -> list[FileResult]:
@@ -317,12 +332,21 @@ def to_skipped(result: FileResult, root: Path) -> SkippedRun:
 
 def to_warnings(result: FileResult, root: Path) -> list[RunWarning]:
     run_id = result.run.id if result.run is not None else _file_run_id(result.path)
-    return [RunWarning(run_id, f"{_rel(result.path, root)}: {w}") for w in result.warnings]
+    where = _rel(result.path, root)
+    return [RunWarning(run_id, f"{where}: {w}") for w in result.warnings] + _text_warnings(
+        result, run_id, where
+    )
 
 
 # -- decoding ----------------------------------------------------------------------------------
 _Decoded = tuple[
-    RunHeader | None, dict[str, Any], list[dict[str, float]], int | None, int, dict[str, int]
+    RunHeader | None,
+    dict[str, Any],
+    list[dict[str, float]],
+    int | None,
+    int,
+    dict[str, int],
+    dict[str, int],
 ]
 
 
@@ -331,7 +355,8 @@ def _decode(
     keep: Callable[[RunHeader], bool],
     fallback_id: str,
 ) -> _Decoded | None:
-    """Records -> (header, nested config, history rows, exit code, undecodable, non-finite counts);
+    """Records -> (header, nested config, history rows, exit code, undecodable, non-finite and
+    text counts per metric);
     ``None`` as soon as the run record shows the run is filtered out."""
     header: RunHeader | None = None
     config: dict[str, Any] = {}
@@ -339,6 +364,7 @@ def _decode(
     exit_code: int | None = None
     undecodable = 0
     nonfinite: dict[str, int] = {}
+    text: dict[str, int] = {}
     record = pb.Record()  # type: ignore[attr-defined]  # generated protobuf class
     for payload in payloads:
         try:
@@ -356,6 +382,9 @@ def _decode(
                     row[key] = value
                     if not math.isfinite(value) and key[:1] != "_":
                         nonfinite[key] = nonfinite.get(key, 0) + 1
+                elif _is_text(item):
+                    key = item.key or ".".join(item.nested_key)
+                    text[key] = text.get(key, 0) + 1
             rows.append(row)
         elif kind == "run":
             run = record.run
@@ -375,7 +404,7 @@ def _decode(
             _apply_config(config, record.config)
         elif kind == "exit":
             exit_code = record.exit.exit_code
-    return header, config, rows, exit_code, undecodable, nonfinite
+    return header, config, rows, exit_code, undecodable, nonfinite, text
 
 
 def _item_value(item: Any) -> float | None:
@@ -398,6 +427,16 @@ def _item_value(item: Any) -> float | None:
     if isinstance(value, (bool, int, float)):
         return float(value)
     return None
+
+
+def _is_text(item: Any) -> bool:
+    """Whether a history item that is not a number is plain text (a JSON string)."""
+    if not item.value_json:
+        return item.WhichOneof("value") == "text"
+    try:
+        return isinstance(json.loads(item.value_json), str)
+    except ValueError:
+        return False
 
 
 def _apply_config(config: dict[str, Any], record: Any) -> None:

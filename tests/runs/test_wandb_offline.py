@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -493,3 +496,35 @@ def test_damage_in_the_middle_keeps_the_rest_with_a_warning(wandb_runs, wandb_co
     assert 100 < len(run.history) < 150
     (warning,) = warnings_of(runs, wandb_runs.ids["long"])[:1]
     assert "damaged data at byte" in warning and "bytes skipped" in warning
+
+
+def test_a_metric_logged_as_text_is_named_as_text(tmp_path: Path) -> None:
+    """A real run that logged ``test/acc`` as text: the run is read, the text is not a number,
+    and a warning says so with the metric named (what analyze's too-few-runs error quotes)."""
+    specs = [
+        {
+            "group": "noise",
+            "epochs": 2,
+            "metrics": ["train/loss", "val/acc"],
+            "text_rows": [{"epoch": e, "test/acc": "high"} for e in range(2)],
+        }
+    ]
+    (tmp_path / "specs.json").write_text(json.dumps(specs))
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    writer = Path(__file__).with_name("wandb_writer.py")
+    proc = subprocess.run(
+        [sys.executable, str(writer), str(tmp_path), str(tmp_path / "specs.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = load_runs(str(tmp_path / "wandb"))
+    (run,) = list(runs)
+    assert "test/acc" not in run.history.columns
+    assert "val/acc" in run.history.columns
+    text = [w for w in runs.warnings if w.not_numbers == "test/acc"]
+    assert [w.id for w in text] == [run.id]
+    assert "test/acc was logged as text 2 time(s); read as missing" in text[0].message

@@ -8,6 +8,7 @@ service and global state stay out of the pytest process. A spec is a dict::
      "metrics": ["train/loss", "val/acc", "test/acc"],   # optional
      "config_update": {...},                                # optional, like WandbLogger
      "extra_rows": [{...}, ...],                            # optional, logged after the epochs
+     "text_rows": [{...}, ...],                             # optional, logged as given (text)
      "id": "abc", "resume": "allow", "start_epoch": 2}      # optional: resume a run by id
 
 Every epoch logs each metric in its own ``run.log`` call with ``epoch`` and
@@ -79,6 +80,8 @@ def write_runs(out_dir: Path, specs: list[dict[str, Any]]) -> list[str]:
                 )
         for row in spec.get("extra_rows", []):
             run.log({k: (float(v) if isinstance(v, str) else v) for k, v in row.items()})
+        for row in spec.get("text_rows", []):
+            run.log(row)
         ids.append(run.id)
         run.finish(exit_code=int(spec.get("exit_code", 0)))
         wait_until_flushed(Path(run.dir).parent)
