@@ -49,7 +49,7 @@ from lightning_app.sweeps.scheduling import Scheduler, make_scheduler
 from lightning_app.sweeps.spec import SweepSpec, load_sweep
 from lightning_app.sweeps.state import PLAN_FILE, STATE_FILE, StateStore, sweep_lock
 from lightning_app.sweeps.validate import command_group, validate_runs
-from lightning_app.wandb_mode import ModeChoice, resolve_mode
+from lightning_app.wandb_mode import ModeChoice, WandbMode, resolve_mode
 
 DESCRIPTION = f"""\
 Run a sweep written in W&B's sweep format (method grid or random, parameters, command) on this
@@ -203,7 +203,7 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument(
         "--wandb-mode",
-        type=Literal["offline", "online", "disabled"] | None,
+        type=WandbMode | None,  # the one definition: its order is the one every message shows
         default=None,
         help="W&B mode of the runs, given to them as $WANDB_MODE: it outranks a config file's "
         "wandb.mode, not a --wandb.mode in the sweep file. Default: each run's own rule "

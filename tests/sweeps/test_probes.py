@@ -161,7 +161,7 @@ FLAG_PROBES: dict[str, tuple[list[str], str]] = {
     "--workers abc": (["--workers", "abc"], "--workers 'abc': expected an integer"),
     "--wandb-mode bogus": (
         ["--wandb-mode", "bogus"],
-        "--wandb-mode 'bogus': expected one of o",  # offline, online, disabled in any order
+        "--wandb-mode 'bogus': expected one of online, offline, disabled",
     ),
     "an unknown flag": (["--bogus"], "--bogus"),
     "a misspelt flag": (
