@@ -30,16 +30,31 @@ class NewPaths:
     ``wandb/`` folder its W&B run will be written under."""
 
     paths: tuple[Path, ...]
+    """The run's own paths (its folder, its files) that do not exist yet: removed whole."""
+    parents: tuple[Path, ...]
+    """Folders above them (``runs/``, ``wandb/``...) that do not exist yet either: shared with
+    other commands started meanwhile, so removed only if empty, deepest first."""
     wandb_root: Path
     links: dict[str, str | None] = field(default_factory=dict)
 
 
 def note_new_paths(candidates: list[Path], wandb_dir: Path) -> NewPaths:
-    """Remember which of ``candidates`` (and of ``wandb_dir/wandb``) do not exist yet."""
+    """Remember which of ``candidates`` (and of the folders above them and ``wandb_dir/wandb``)
+    do not exist yet."""
     wandb_root = wandb_dir / "wandb"
-    new = [first_missing(p) for p in [*candidates, wandb_root]]
+    own = [p for p in candidates if first_missing(p) is not None]
+    parents: list[Path] = []
+    for path in [*candidates, wandb_root / "x"]:
+        outermost = first_missing(path)
+        if outermost is None:
+            continue
+        parent = path.parent
+        while parent != outermost.parent and parent not in own:
+            parents.append(parent)
+            parent = parent.parent
+    deepest_first = sorted(dict.fromkeys(parents), key=lambda p: len(p.parts), reverse=True)
     links = {name: _link(wandb_root / name) for name in WANDB_LINKS}
-    return NewPaths(tuple(dict.fromkeys(p for p in new if p is not None)), wandb_root, links)
+    return NewPaths(tuple(dict.fromkeys(own)), tuple(deepest_first), wandb_root, links)
 
 
 def _link(path: Path) -> str | None:
@@ -75,6 +90,9 @@ def end_failed_command(new: NewPaths | None, *, any_batch: bool, offline: bool) 
         else:
             with suppress(OSError):
                 path.unlink()
+    for folder in new.parents:
+        with suppress(OSError):  # not empty: another command's runs are in it
+            folder.rmdir()
 
 
 def _restore_link(path: Path, target: str | None) -> None:

@@ -71,3 +71,29 @@ def test_a_failure_after_the_first_step_keeps_the_run_marked_failed(
     assert (tmp_path / "kept" / "config.yaml").is_file()
     (run,) = wandb_files(tmp_path)
     assert exit_code(run) == 1
+
+
+def test_a_shared_folder_created_meanwhile_by_another_command_is_kept(tmp_path: Path) -> None:
+    """Two commands start in a fresh folder: the one that fails before its first batch removes
+    its own run folder, and `runs/` and `wandb/` only if nothing else is in them."""
+    from lightning_app.tracking.cleanup import end_failed_command, note_new_paths
+
+    ours = tmp_path / "runs" / "ours"
+    new = note_new_paths([ours, ours / "checkpoints", ours / "config.yaml"], tmp_path)
+    (ours / "checkpoints").mkdir(parents=True)
+    (ours / "config.yaml").write_text("x")
+    other = tmp_path / "runs" / "other"  # started by another command meanwhile
+    other.mkdir()
+    (tmp_path / "wandb" / "offline-run-other").mkdir(parents=True)
+    end_failed_command(new, any_batch=False, offline=True)
+    assert not ours.exists()
+    assert other.is_dir() and (tmp_path / "wandb" / "offline-run-other").is_dir()
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    run = alone / "runs" / "ours"
+    new = note_new_paths([run, run / "checkpoints"], alone)
+    (run / "checkpoints").mkdir(parents=True)
+    (alone / "wandb").mkdir()
+    end_failed_command(new, any_batch=False, offline=True)
+    assert sorted(p.name for p in alone.iterdir()) == []  # its own empty runs/ and wandb/ went
