@@ -55,10 +55,10 @@ def find(source: str, group: str) -> tuple[Path, dict[str, Any]] | None:
         if not path.is_file():
             continue
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = load(path)
+        except UserError:
             continue
-        if isinstance(data, dict) and data.get("name") == group:
+        if data.get("name") == group:
             return path, data
     return None
 

@@ -20,7 +20,7 @@ from lightning_app import adaptive_record
 from lightning_app.analysis.base import Analysis
 from lightning_app.analysis.context import Selection, build_context
 from lightning_app.analysis.decision import RULE_ANALYSIS, DecisionRule
-from lightning_app.analysis.execution import Outcome, run_analysis, to_jsonable
+from lightning_app.analysis.execution import Outcome, run_analyses, to_jsonable
 from lightning_app.analysis.left_out import skipped_note
 from lightning_app.analysis.registry import LoadFailure, Registry
 from lightning_app.analysis.report import Report, write_report
@@ -236,11 +236,9 @@ def main(argv: list[str] | None = None) -> None:
 def analyze(runs: RunSet, selection: Selection, prepared: Prepared, *, source: str = "") -> Report:
     """Prepare the data once and run every prepared analysis on it (the in-process API)."""
     context, used = build_context(runs, selection)
-    context.options = prepared.options
     context.rule = prepared.rule
     outcomes = [_failed_outcome(f) for f in prepared.failures]
-    for analysis, package, options in prepared.analyses:
-        outcomes.append(run_analysis(analysis, used, context, package=package, options=options))
+    outcomes += run_analyses(prepared.analyses, used, context)
     order = {name: i for i, name in enumerate(prepared.order)}
     outcomes.sort(key=lambda o: order.get(o.name, len(order)))
     found = adaptive_record.find(source, selection.signal) if source else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -72,9 +72,6 @@ class AnalysisContext:
     rule: DecisionRule = field(default_factory=DecisionRule)
     """The decision rule (alpha, correction, error term, signal ratio) set by signal-effects'
     options; an analysis that plans for or reports on the verdicts reads it here."""
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Every registered analysis's options as the user set them (by analysis name), selected or
-    not."""
     _nulls: dict[str, stats.NoiseNull] = field(default_factory=dict, repr=False)
     _model: factorial.SignalModel | None = field(default=None, repr=False)
 

@@ -230,7 +230,8 @@ def main(argv: list[str]) -> None:
     spec = load_sweep(args.sweep_file)
     template = check_command(spec)
     folder = SweepFolder(Path(args.dir) if args.dir else Path("sweeps") / spec.name)
-    check_writable_dir(folder.root, "--dir" if args.dir else "--dir (default)")
+    if not args.dry_run:  # a dry run writes nothing, so a read-only --dir is fine for it
+        check_writable_dir(folder.root, "--dir" if args.dir else "--dir (default)")
     adaptive.check_folder(folder, adaptive_options)
     options = _plan_options(spec, args.count, args.seed)
     if args.repair and args.dry_run:
