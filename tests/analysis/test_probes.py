@@ -13,19 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.probes import one_line_error
 from tests.runs.helpers import first_record_offset, tree_snapshot
 
 from .test_bad_input_command import write_source
-
-
-def _one_line_error(result, needle: str) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def analyze_probe(in_process, tmp_path: Path):
         before = (tree_snapshot(tmp_path), tree_snapshot(root))
         groups = ["--noise", "noise", "--signal", "signal"]
         result = in_process("analyze")("--source", source, *groups, "--out", "report", *argv)
-        line = _one_line_error(result, needle)
+        line = one_line_error(result, needle)
         assert (tree_snapshot(tmp_path), tree_snapshot(root)) == before
         return line
 

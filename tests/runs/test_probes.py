@@ -12,18 +12,9 @@ from pathlib import Path
 import pytest
 
 from lightning_app.runs import wandb_offline
+from tests.probes import one_line_error
 
 from .helpers import first_record_offset, record_offsets, tree_snapshot
-
-
-def _one_line_error(result, needle: str) -> str:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
@@ -39,7 +30,7 @@ def export_probe(in_process, wandb_runs, tmp_path: Path):
         before = (tree_snapshot(tmp_path), tree_snapshot(wandb_runs.root))
         given = ["--source", source if source is not None else str(wandb_runs.root)]
         result = in_process("export")(*given, *argv)
-        line = _one_line_error(result, needle)
+        line = one_line_error(result, needle)
         assert (tree_snapshot(tmp_path), tree_snapshot(wandb_runs.root)) == before
         return line
 
