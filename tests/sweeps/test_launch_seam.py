@@ -10,8 +10,6 @@ import time
 from collections import deque
 from pathlib import Path
 
-import pytest
-
 from lightning_app.sweeps.launch import ProcessLauncher, Resources, RunRequest
 from lightning_app.sweeps.launchers import make_launcher
 from lightning_app.sweeps.plan import PlannedRun
@@ -124,11 +122,3 @@ def test_stopping_waits_for_no_process_that_already_ended() -> None:
     begun = time.monotonic()
     stop_processes([done], 5.0)
     assert time.monotonic() - begun < 1.0
-
-
-@pytest.mark.parametrize("kind", ["cold", "warm"])
-def test_launchers_share_the_protocol(kind: str) -> None:
-    launcher = make_launcher(kind, {})  # type: ignore[arg-type]
-    for method in ("begin", "prepare", "ready", "start", "signal", "close"):
-        assert callable(getattr(launcher, method)), method
-    launcher.close()
